@@ -1,0 +1,50 @@
+/*
+ * units — the one place where human-written values are parsed and printed:
+ * durations ("250ms", "30s", "5m", "1h30m", "2d"), sizes ("512", "64KiB",
+ * "1MiB"), socket addresses ("127.0.0.1:8443", "[::1]:8443"), file modes
+ * ("0660") and group names.
+ *
+ * Every parser returns 0 on success or -1 with a reason in err (no key
+ * path: the caller adds where the value came from).
+ */
+#ifndef ACGW_UNITS_H
+#define ACGW_UNITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define UNITS_ERR_MAX 256
+
+/* Duration in milliseconds. */
+int units_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen);
+/* Shortest exact form: 90000 -> "1m30s", 250 -> "250ms", 0 -> "0s". */
+void units_format_duration(uint64_t ms, char *buf, size_t len);
+
+/* Size in bytes. */
+int units_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen);
+/* Exact form: 65536 -> "64KiB", 1000 -> "1000B". */
+void units_format_size(uint64_t bytes, char *buf, size_t len);
+
+/* Non-negative decimal integer without sign, spaces or leading "+". */
+int units_parse_uint(const char *s, uint64_t *v, char *err, size_t errlen);
+
+struct units_sockaddr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int wildcard;		/* 0.0.0.0 or [::] */
+};
+/* Numeric IPv4 "a.b.c.d:port" or IPv6 "[addr]:port"; no DNS. */
+int units_parse_sockaddr(const char *s, struct units_sockaddr *out,
+    char *err, size_t errlen);
+/* Prints as parsed: "127.0.0.1:8443", "[::1]:8443". */
+void units_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Octal permission bits "0660" (at most 0777). */
+int units_parse_mode(const char *s, mode_t *mode, char *err, size_t errlen);
+
+/* Existing group name -> gid. */
+int units_parse_group(const char *s, gid_t *gid, char *err, size_t errlen);
+
+#endif

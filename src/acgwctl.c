@@ -1,0 +1,455 @@
+/*
+ * acgwctl — operator client for acgwd's control socket.
+ *
+ * Sends one request line, reads one JSON reply line, prints it as tables
+ * for people or verbatim with --json. Exit codes are documented in
+ * acgwctl(8) and are the same for every command.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acgw/config.h"
+#include "acgw/json.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,	/* the daemon refused or the command failed */
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,	/* no daemon on the socket */
+	EXIT_DENIED = 4,	/* permission denied */
+	EXIT_PROTOCOL = 5,	/* bad or missing reply, timeout */
+};
+
+#define REPLY_MAX (64u << 20)
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: acgwctl [-s SOCKET] [-j] [-T SECONDS] COMMAND "
+	    "[ARGS...]\n"
+	    "       acgwctl -V | -h\n"
+	    "  -s, --socket SOCKET    control socket (default %s,\n"
+	    "                         or $ACGW_CONTROL_SOCKET)\n"
+	    "  -j, --json             print the daemon's JSON reply as is\n"
+	    "  -T, --timeout SECONDS  wait at most this long for the reply "
+	    "(default 30)\n"
+	    "  -V, --version          print the version and exit\n"
+	    "  -h, --help             print this help and exit\n"
+	    "commands (\"acgwctl help\" lists what your role may run):\n"
+	    "  status   version, pid, uptime, configuration and counters\n"
+	    "  reload   reload the configuration (operators)\n"
+	    "  help     commands available to you\n",
+	    CONFIG_DEFAULT_SOCKET);
+}
+
+/* Appends arg to line, quoted if it needs to be. 0 or -1. */
+static int
+append_arg(char *line, size_t cap, size_t *len, const char *arg)
+{
+	int quote = arg[0] == '\0' || strpbrk(arg, " \t\"\\") != NULL;
+
+	if (strpbrk(arg, "\r\n") != NULL)
+		return -1;
+	if (*len > 0) {
+		if (*len + 1 >= cap)
+			return -1;
+		line[(*len)++] = ' ';
+	}
+	if (quote) {
+		if (*len + 1 >= cap)
+			return -1;
+		line[(*len)++] = '"';
+	}
+	for (const char *p = arg; *p != '\0'; p++) {
+		if (quote && (*p == '"' || *p == '\\')) {
+			if (*len + 1 >= cap)
+				return -1;
+			line[(*len)++] = '\\';
+		}
+		if (*len + 1 >= cap)
+			return -1;
+		line[(*len)++] = *p;
+	}
+	if (quote) {
+		if (*len + 1 >= cap)
+			return -1;
+		line[(*len)++] = '"';
+	}
+	line[*len] = '\0';
+	return 0;
+}
+
+static int
+connect_socket(const char *path)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	struct group *gr;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "acgwctl: socket path too long: %s\n", path);
+		exit(EXIT_USAGE);
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		fprintf(stderr, "acgwctl: socket: %s\n", strerror(errno));
+		exit(EXIT_UNREACHABLE);
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		return fd;
+	switch (errno) {
+	case ENOENT:
+		fprintf(stderr, "acgwctl: %s does not exist: acgwd is not "
+		    "running, or uses another control.socket (try -s or "
+		    "systemctl status acgwd)\n", path);
+		exit(EXIT_UNREACHABLE);
+	case ECONNREFUSED:
+		fprintf(stderr, "acgwctl: connection refused on %s: acgwd is "
+		    "not running (the socket is left over)\n", path);
+		exit(EXIT_UNREACHABLE);
+	case EACCES:
+	case EPERM:
+		if (stat(path, &st) == 0 && (gr = getgrgid(st.st_gid)) != NULL)
+			fprintf(stderr, "acgwctl: permission denied on %s: run "
+			    "as root or as a member of group \"%s\"\n", path,
+			    gr->gr_name);
+		else
+			fprintf(stderr, "acgwctl: permission denied on %s: run "
+			    "as root or as a member of the socket's group\n",
+			    path);
+		exit(EXIT_DENIED);
+	default:
+		fprintf(stderr, "acgwctl: cannot connect to %s: %s\n", path,
+		    strerror(errno));
+		exit(EXIT_UNREACHABLE);
+	}
+}
+
+/*
+ * Sends the request. acgwd may refuse a caller (role, client limit) and
+ * close before reading; its one-line reason is then already waiting, so a
+ * broken pipe here is not the end: the caller reads the reply anyway.
+ */
+static void
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1 && (errno == EPIPE || errno == ECONNRESET))
+			return;
+		if (w == -1) {
+			fprintf(stderr, "acgwctl: sending the request: %s\n",
+			    strerror(errno));
+			exit(EXIT_PROTOCOL);
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+}
+
+/* Reads one reply line (without newline) within timeout_ms. */
+static char *
+read_reply(int fd, int timeout_ms, size_t *outlen)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	struct timespec start, now;
+
+	if (buf == NULL) {
+		fprintf(stderr, "acgwctl: out of memory\n");
+		exit(EXIT_PROTOCOL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		long left;
+		ssize_t r;
+		char *nl;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			fprintf(stderr, "acgwctl: no reply from acgwd within "
+			    "%d s\n", timeout_ms / 1000);
+			exit(EXIT_PROTOCOL);
+		}
+		if (len + 1 >= cap) {
+			char *nb;
+
+			if (cap >= REPLY_MAX) {
+				fprintf(stderr, "acgwctl: reply larger than "
+				    "%u bytes\n", REPLY_MAX);
+				exit(EXIT_PROTOCOL);
+			}
+			cap *= 2;
+			if ((nb = realloc(buf, cap)) == NULL) {
+				fprintf(stderr, "acgwctl: out of memory\n");
+				exit(EXIT_PROTOCOL);
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + len, cap - len - 1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			fprintf(stderr, "acgwctl: reading the reply: %s\n",
+			    strerror(errno));
+			exit(EXIT_PROTOCOL);
+		}
+		if (r == 0) {
+			fprintf(stderr, "acgwctl: acgwd closed the connection "
+			    "without a reply\n");
+			exit(EXIT_PROTOCOL);
+		}
+		len += (size_t)r;
+		buf[len] = '\0';
+		if ((nl = memchr(buf, '\n', len)) != NULL) {
+			*nl = '\0';
+			*outlen = (size_t)(nl - buf);
+			return buf;
+		}
+	}
+}
+
+/* ---- printing ------------------------------------------------------- */
+
+static void
+print_scalar(FILE *f, const struct json_value *v)
+{
+	switch (v->type) {
+	case JSON_NULL: fputs("-", f); break;
+	case JSON_BOOL: fputs(v->boolean ? "yes" : "no", f); break;
+	case JSON_NUMBER:
+		if (v->is_int)
+			fprintf(f, "%lld", (long long)v->integer);
+		else
+			fprintf(f, "%g", v->number);
+		break;
+	case JSON_STRING: fputs(v->string, f); break;
+	case JSON_ARRAY: fprintf(f, "(%zu items)", v->n); break;
+	case JSON_OBJECT: fprintf(f, "(%zu fields)", v->n); break;
+	}
+}
+
+static size_t
+scalar_width(const struct json_value *v)
+{
+	char buf[64];
+
+	switch (v->type) {
+	case JSON_STRING: return strlen(v->string);
+	case JSON_NUMBER:
+		return v->is_int ? (size_t)snprintf(buf, sizeof(buf), "%lld",
+		    (long long)v->integer) :
+		    (size_t)snprintf(buf, sizeof(buf), "%g", v->number);
+	case JSON_BOOL: return v->boolean ? 3 : 2;
+	case JSON_NULL: return 1;
+	default: return 12;
+	}
+}
+
+/* An array of objects as a table; columns from the first object. */
+static void
+print_table(const char *title, const struct json_value *arr)
+{
+	const struct json_value *first;
+	size_t w[32] = { 0 }, ncol;
+
+	if (arr->n == 0) {
+		printf("%s: none\n", title);
+		return;
+	}
+	first = arr->items[0];
+	ncol = first->n < 32 ? first->n : 32;
+	for (size_t c = 0; c < ncol; c++)
+		w[c] = strlen(first->keys[c]);
+	for (size_t r = 0; r < arr->n; r++)
+		for (size_t c = 0; c < ncol; c++) {
+			const struct json_value *cell =
+			    json_get(arr->items[r], first->keys[c]);
+			size_t cw = cell ? scalar_width(cell) : 1;
+			if (cw > w[c])
+				w[c] = cw;
+		}
+	for (size_t c = 0; c < ncol; c++) {
+		char up[64];
+		size_t k;
+
+		for (k = 0; first->keys[c][k] != '\0' && k + 1 < sizeof(up); k++)
+			up[k] = (char)(first->keys[c][k] >= 'a' &&
+			    first->keys[c][k] <= 'z' ? first->keys[c][k] - 32 :
+			    first->keys[c][k]);
+		up[k] = '\0';
+		printf("%-*s%s", c + 1 < ncol ? (int)w[c] : 0, up,
+		    c + 1 < ncol ? "  " : "\n");
+	}
+	for (size_t r = 0; r < arr->n; r++)
+		for (size_t c = 0; c < ncol; c++) {
+			const struct json_value *cell =
+			    json_get(arr->items[r], first->keys[c]);
+			size_t cw = cell ? scalar_width(cell) : 1;
+
+			if (cell)
+				print_scalar(stdout, cell);
+			else
+				fputs("-", stdout);
+			if (c + 1 < ncol)
+				printf("%*s", (int)(w[c] - cw + 2), "");
+			else
+				putchar('\n');
+		}
+}
+
+/* Scalars as an aligned "key  value" list, then arrays as tables. */
+static void
+print_human(const struct json_value *reply)
+{
+	size_t kw = 0;
+
+	for (size_t i = 0; i < reply->n; i++)
+		if (strcmp(reply->keys[i], "ok") != 0 &&
+		    reply->items[i]->type != JSON_ARRAY &&
+		    strlen(reply->keys[i]) > kw)
+			kw = strlen(reply->keys[i]);
+	for (size_t i = 0; i < reply->n; i++) {
+		const struct json_value *v = reply->items[i];
+
+		if (strcmp(reply->keys[i], "ok") == 0 || v->type == JSON_ARRAY)
+			continue;
+		printf("%-*s  ", (int)kw, reply->keys[i]);
+		print_scalar(stdout, v);
+		putchar('\n');
+	}
+	for (size_t i = 0; i < reply->n; i++) {
+		const struct json_value *v = reply->items[i];
+		int objects = 1;
+
+		if (v->type != JSON_ARRAY)
+			continue;
+		for (size_t k = 0; k < v->n; k++)
+			if (v->items[k]->type != JSON_OBJECT)
+				objects = 0;
+		if (objects) {
+			putchar('\n');
+			print_table(reply->keys[i], v);
+			continue;
+		}
+		printf("%-*s  ", (int)kw, reply->keys[i]);
+		for (size_t k = 0; k < v->n; k++) {
+			if (k > 0)
+				fputs(", ", stdout);
+			print_scalar(stdout, v->items[k]);
+		}
+		putchar('\n');
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = getenv("ACGW_CONTROL_SOCKET");
+	const struct json_value *ok, *error;
+	struct json_value *reply;
+	int json = 0, timeout_s = 30, ch, fd, rc;
+	char line[65536], perr[128], *raw;
+	size_t len = 0, rawlen;
+
+	if (sock == NULL || *sock == '\0')
+		sock = CONFIG_DEFAULT_SOCKET;
+	/* "+": stop at the command, so its own arguments pass through. */
+	while ((ch = getopt_long(argc, argv, "+s:jT:hV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 's': sock = optarg; break;
+		case 'j': json = 1; break;
+		case 'T': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end != '\0' || v < 1 || v > 3600) {
+				fprintf(stderr, "acgwctl: --timeout takes "
+				    "1..3600 seconds\n");
+				return EXIT_USAGE;
+			}
+			timeout_s = (int)v;
+			break;
+		}
+		case 'h': usage(stdout); return EXIT_OK;
+		case 'V': printf("acgwctl %s\n", PACKAGE_VERSION); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	line[0] = '\0';
+	for (int i = optind; i < argc; i++)
+		if (append_arg(line, sizeof(line) - 1, &len, argv[i]) != 0) {
+			fprintf(stderr, "acgwctl: request too long or holds a "
+			    "line break\n");
+			return EXIT_USAGE;
+		}
+	line[len++] = '\n';
+
+	fd = connect_socket(sock);
+	write_all(fd, line, len);
+	raw = read_reply(fd, timeout_s * 1000, &rawlen);
+	close(fd);
+
+	if ((reply = json_parse(raw, rawlen, perr, sizeof(perr))) == NULL ||
+	    reply->type != JSON_OBJECT ||
+	    (ok = json_get(reply, "ok")) == NULL || ok->type != JSON_BOOL) {
+		fprintf(stderr, "acgwctl: malformed reply from acgwd (%s)\n",
+		    reply ? "no \"ok\" member" : perr);
+		json_value_free(reply);
+		free(raw);
+		return EXIT_PROTOCOL;
+	}
+	if (json)
+		printf("%s\n", raw);
+	if (ok->boolean) {
+		if (!json)
+			print_human(reply);
+		rc = EXIT_OK;
+	} else {
+		error = json_get(reply, "error");
+		if (!json)
+			fprintf(stderr, "acgwctl: %s\n",
+			    error && error->type == JSON_STRING ?
+			    error->string : "command failed");
+		rc = error && error->type == JSON_STRING &&
+		    strncmp(error->string, "permission denied", 17) == 0 ?
+		    EXIT_DENIED : EXIT_FAILED;
+	}
+	json_value_free(reply);
+	free(raw);
+	return rc;
+}

@@ -1,0 +1,470 @@
+/*
+ * acgwd — the aggregation coordinator's interconnect gateway daemon.
+ *
+ * This file is the lifecycle only: options, start-up, signals, reload
+ * (build the new state, check it, then swap; the old stays if the new
+ * fails), graceful stop and the systemd handshake. Everything else lives
+ * in its own module.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "acgw/config.h"
+#include "acgw/control.h"
+#include "acgw/log.h"
+#include "acgw/notify.h"
+
+#define ACGWD_DEFAULT_CONFIG SYSCONFDIR "/acgw/acgwd.yaml"
+
+struct acgwd {
+	struct event_base *base;
+	struct config *cfg;
+	const char *config_path;
+	struct control *ctl;
+	struct notify *notify;
+	struct event *ev_term, *ev_int, *ev_hup;
+	struct event *ev_watchdog;
+	struct event *ev_drain;
+	time_t started;
+	struct timespec started_mono;
+	struct timespec stop_deadline;
+	uint64_t reloads, reload_failures;
+	time_t last_reload;
+	char last_reload_error[CONFIG_ERR_MAX];
+	int stopping;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: acgwd [-f] [-t] [-c FILE]\n"
+	    "       acgwd -V | -h\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -f       stay in the foreground (systemd runs acgwd so)\n"
+	    "  -t       check the configuration and exit\n"
+	    "  -V       print the version and exit\n"
+	    "  -h       print this help and exit\n", ACGWD_DEFAULT_CONFIG);
+}
+
+static void
+hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void
+format_utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+print_config_errors(const struct config_errors *errs)
+{
+	size_t shown = errs->count < CONFIG_ERRS_MAX ? errs->count :
+	    CONFIG_ERRS_MAX;
+
+	for (size_t i = 0; i < shown; i++)
+		fprintf(stderr, "%s\n", errs->msg[i]);
+	if (errs->count > shown)
+		fprintf(stderr, "(%zu more errors not shown)\n",
+		    errs->count - shown);
+}
+
+/* ---- watchdog ------------------------------------------------------- */
+
+static void
+acgwd_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct acgwd *d = arg;
+
+	notify_watchdog(d->notify);
+}
+
+static int
+acgwd_watchdog_arm(struct acgwd *d)
+{
+	uint64_t usec = notify_watchdog_usec(d->notify);
+	struct timeval tv;
+
+	if (usec == 0)
+		return 0;
+	usec /= d->cfg->daemon.watchdog_fraction;
+	tv.tv_sec = (time_t)(usec / 1000000);
+	tv.tv_usec = (suseconds_t)(usec % 1000000);
+	if (d->ev_watchdog == NULL)
+		d->ev_watchdog = event_new(d->base, -1, EV_PERSIST,
+		    acgwd_watchdog_cb, d);
+	if (d->ev_watchdog == NULL || event_add(d->ev_watchdog, &tv) != 0)
+		return -1;
+	return 0;
+}
+
+/* ---- reload --------------------------------------------------------- */
+
+static int
+acgwd_reload(struct acgwd *d, char *err, size_t errlen)
+{
+	struct config_errors errs;
+	struct config *ncfg, *old;
+	char sha[65];
+
+	log_notice("reloading %s", d->config_path);
+	notify_reloading(d->notify);
+	d->last_reload = time(NULL);
+	if ((ncfg = config_load(d->config_path, &errs)) == NULL) {
+		size_t shown = errs.count < CONFIG_ERRS_MAX ? errs.count :
+		    CONFIG_ERRS_MAX;
+
+		for (size_t i = 0; i < shown; i++)
+			log_warnx("reload failed, keeping the running "
+			    "configuration: %s", errs.msg[i]);
+		snprintf(err, errlen, "%s", errs.msg[0]);
+		goto fail;
+	}
+	if (control_prepare(d->ctl, ncfg, err, errlen) != 0) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", err);
+		config_free(ncfg);
+		goto fail;
+	}
+	/* Nothing below can fail: switch over. */
+	old = d->cfg;
+	d->cfg = ncfg;
+	control_commit(d->ctl, ncfg);
+	log_set_level(ncfg->log.level);
+	if (acgwd_watchdog_arm(d) != 0)
+		log_warnx("cannot re-arm the watchdog timer");
+	config_free(old);
+	d->reloads++;
+	d->last_reload_error[0] = '\0';
+	hex(ncfg->sha256, sizeof(ncfg->sha256), sha);
+	log_notice("configuration reloaded (sha256 %s)", sha);
+	notify_ready(d->notify, "running");
+	return 0;
+fail:
+	d->reload_failures++;
+	snprintf(d->last_reload_error, sizeof(d->last_reload_error), "%s",
+	    err);
+	notify_send(d->notify, "READY=1\nSTATUS=running; last reload failed");
+	return -1;
+}
+
+/* ---- control commands ---------------------------------------------- */
+
+static int
+acgwd_cmd_status(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+	struct timespec now;
+	char buf[80], sha[65];
+
+	if (argc != 1) {
+		snprintf(err, errlen, "usage: status");
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	json_kv_str(j, "version", PACKAGE_VERSION);
+	json_kv_int(j, "pid", (int64_t)getpid());
+	format_utc(d->started, buf, sizeof(buf));
+	json_kv_str(j, "started", buf);
+	json_kv_int(j, "uptime_s", (int64_t)(now.tv_sec -
+	    d->started_mono.tv_sec));
+	json_kv_str(j, "state", d->stopping ? "stopping" : "running");
+	json_kv_str(j, "config", d->config_path);
+	hex(d->cfg->sha256, sizeof(d->cfg->sha256), sha);
+	json_kv_str(j, "config_sha256", sha);
+	json_kv_str(j, "log_level", log_level_name(d->cfg->log.level));
+	json_kv_str(j, "control_socket", d->cfg->control.socket);
+	json_kv_uint(j, "control_clients", control_nclients(d->ctl));
+	json_kv_uint(j, "reloads", d->reloads);
+	json_kv_uint(j, "reload_failures", d->reload_failures);
+	if (d->last_reload != 0) {
+		format_utc(d->last_reload, buf, sizeof(buf));
+		json_kv_str(j, "last_reload", buf);
+	}
+	if (d->last_reload_error[0] != '\0')
+		json_kv_str(j, "last_reload_error", d->last_reload_error);
+	json_kv_uint(j, "watchdog_usec", notify_watchdog_usec(d->notify));
+	json_kv_str(j, "your_role", control_role_name(who->role));
+	return 0;
+}
+
+static int
+acgwd_cmd_reload(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+	char sha[65];
+
+	if (argc != 1) {
+		snprintf(err, errlen, "usage: reload");
+		return -1;
+	}
+	log_notice("reload requested by uid %ld (pid %ld)", (long)who->uid,
+	    (long)who->pid);
+	if (acgwd_reload(d, err, errlen) != 0)
+		return -1;
+	json_kv_str(j, "config", d->config_path);
+	hex(d->cfg->sha256, sizeof(d->cfg->sha256), sha);
+	json_kv_str(j, "config_sha256", sha);
+	return 0;
+}
+
+/* ---- signals and stop ----------------------------------------------- */
+
+static void
+acgwd_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct acgwd *d = arg;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (control_nclients(d->ctl) == 0) {
+		event_base_loopbreak(d->base);
+		return;
+	}
+	if (now.tv_sec > d->stop_deadline.tv_sec ||
+	    (now.tv_sec == d->stop_deadline.tv_sec &&
+	    now.tv_nsec >= d->stop_deadline.tv_nsec)) {
+		log_warnx("stop: %zu control clients still busy after "
+		    "daemon.stop_timeout; closing them", control_nclients(d->ctl));
+		event_base_loopbreak(d->base);
+	}
+}
+
+static void
+acgwd_stop(struct acgwd *d, const char *why)
+{
+	struct timeval tick = { 0, 20000 };
+	uint64_t ms = d->cfg->daemon.stop_timeout_ms;
+
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	log_notice("stopping (%s)", why);
+	notify_stopping(d->notify);
+	control_shutdown(d->ctl);
+	clock_gettime(CLOCK_MONOTONIC, &d->stop_deadline);
+	d->stop_deadline.tv_sec += (time_t)(ms / 1000);
+	d->stop_deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (d->stop_deadline.tv_nsec >= 1000000000L) {
+		d->stop_deadline.tv_sec++;
+		d->stop_deadline.tv_nsec -= 1000000000L;
+	}
+	d->ev_drain = event_new(d->base, -1, EV_PERSIST, acgwd_drain_cb, d);
+	if (d->ev_drain == NULL || event_add(d->ev_drain, &tick) != 0)
+		event_base_loopbreak(d->base);
+}
+
+static void
+acgwd_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct acgwd *d = arg;
+	char err[CONFIG_ERR_MAX];
+
+	switch (sig) {
+	case SIGHUP:
+		if (!d->stopping)
+			acgwd_reload(d, err, sizeof(err));
+		break;
+	case SIGTERM:
+		acgwd_stop(d, "SIGTERM");
+		break;
+	case SIGINT:
+		acgwd_stop(d, "SIGINT");
+		break;
+	}
+}
+
+/* ---- start-up ------------------------------------------------------- */
+
+/*
+ * Detach from the terminal. The parent waits until the child reports
+ * that start-up finished (one byte on a pipe), so "acgwd" returns 1 when
+ * the daemon could not start, like a foreground start would.
+ */
+static int
+acgwd_detach(int *ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		fatal("pipe");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid > 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) == -1 && errno == EINTR)
+			;
+		/* EOF without a byte: the child failed and said why. */
+		_exit(c == 'r' ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() == -1)
+		fatal("setsid");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	*ready_fd = p[1];
+	return 0;
+}
+
+static void
+acgwd_detach_done(int ready_fd)
+{
+	int null;
+
+	if (ready_fd == -1)
+		return;
+	log_init("acgwd", LOG_TARGET_SYSLOG, log_get_level());
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (write(ready_fd, "r", 1) != 1)
+		log_warn("start-up pipe");
+	close(ready_fd);
+}
+
+static int
+acgwd_register_commands(struct acgwd *d)
+{
+	const struct control_command cmds[] = {
+		{ "status", CONTROL_ROLE_READER, "status",
+		    "version, pid, uptime, configuration and counters",
+		    acgwd_cmd_status, d },
+		{ "reload", CONTROL_ROLE_OPERATOR, "reload",
+		    "reload the configuration (as SIGHUP does)",
+		    acgwd_cmd_reload, d },
+	};
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (control_register(d->ctl, &cmds[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+acgwd_free(struct acgwd *d)
+{
+	control_free(d->ctl);
+	if (d->ev_term) event_free(d->ev_term);
+	if (d->ev_int) event_free(d->ev_int);
+	if (d->ev_hup) event_free(d->ev_hup);
+	if (d->ev_watchdog) event_free(d->ev_watchdog);
+	if (d->ev_drain) event_free(d->ev_drain);
+	notify_close(d->notify);
+	config_free(d->cfg);
+	if (d->base)
+		event_base_free(d->base);
+	libevent_global_shutdown();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct acgwd d;
+	struct config_errors errs;
+	const char *path = ACGWD_DEFAULT_CONFIG;
+	int foreground = 0, test = 0, ch, ready_fd = -1;
+	char err[CONFIG_ERR_MAX], sha[65];
+
+	memset(&d, 0, sizeof(d));
+	log_init("acgwd", LOG_TARGET_STDERR, LOG_LEVEL_INFO);
+	while ((ch = getopt(argc, argv, "c:fthV")) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'f': foreground = 1; break;
+		case 't': test = 1; break;
+		case 'V':
+			printf("acgwd %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	if ((d.cfg = config_load(path, &errs)) == NULL) {
+		print_config_errors(&errs);
+		return 1;
+	}
+	if (test) {
+		printf("configuration ok\n");
+		config_free(d.cfg);
+		return 0;
+	}
+	d.config_path = path;
+	log_set_level(d.cfg->log.level);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!foreground)
+		acgwd_detach(&ready_fd);
+
+	d.started = time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &d.started_mono);
+	if ((d.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	d.notify = notify_open();
+	if ((d.ctl = control_new(d.base, d.cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (acgwd_register_commands(&d) != 0)
+		fatalx("out of memory");
+	d.ev_term = evsignal_new(d.base, SIGTERM, acgwd_signal_cb, &d);
+	d.ev_int = evsignal_new(d.base, SIGINT, acgwd_signal_cb, &d);
+	d.ev_hup = evsignal_new(d.base, SIGHUP, acgwd_signal_cb, &d);
+	if (d.ev_term == NULL || d.ev_int == NULL || d.ev_hup == NULL ||
+	    event_add(d.ev_term, NULL) != 0 || event_add(d.ev_int, NULL) != 0 ||
+	    event_add(d.ev_hup, NULL) != 0)
+		fatalx("cannot install signal handlers");
+	if (acgwd_watchdog_arm(&d) != 0)
+		fatalx("cannot arm the watchdog timer");
+
+	hex(d.cfg->sha256, sizeof(d.cfg->sha256), sha);
+	log_notice("acgwd %s started: pid %ld, config %s (sha256 %s), control "
+	    "socket %s", PACKAGE_VERSION, (long)getpid(), path, sha,
+	    d.cfg->control.socket);
+	acgwd_detach_done(ready_fd);
+	notify_ready(d.notify, "running");
+
+	if (event_base_dispatch(d.base) == -1)
+		log_warnx("event loop failed");
+	log_notice("stopped");
+	acgwd_free(&d);
+	return 0;
+}

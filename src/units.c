@@ -1,0 +1,334 @@
+/*
+ * units — parsing and printing of human-written values, in one place so
+ * that every config key and every command line agrees on the syntax.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acgw/units.h"
+
+static int units_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+units_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Reads decimal digits at *p; refuses overflow. */
+static int
+units_digits(const char **p, uint64_t *v)
+{
+	uint64_t n = 0;
+	const char *s = *p;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (n > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -2;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*p = s;
+	*v = n;
+	return 0;
+}
+
+int
+units_parse_uint(const char *s, uint64_t *v, char *err, size_t errlen)
+{
+	const char *p = s;
+	int rc = units_digits(&p, v);
+
+	if (rc == -2)
+		return units_fail(err, errlen, "\"%s\" is too large", s);
+	if (rc != 0 || *p != '\0')
+		return units_fail(err, errlen,
+		    "\"%s\" is not an unsigned integer", s);
+	return 0;
+}
+
+static const struct {
+	const char *suffix;
+	uint64_t ms;
+} duration_units[] = {
+	{ "ms", 1 },
+	{ "s", 1000 },
+	{ "m", 60 * 1000 },
+	{ "h", 60 * 60 * 1000 },
+	{ "d", 24 * 60 * 60 * 1000 },
+};
+
+int
+units_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
+{
+	const char *p = s;
+	uint64_t total = 0;
+
+	if (*s == '\0')
+		return units_fail(err, errlen,
+		    "\"%s\" is not a duration (e.g. 500ms, 30s, 5m, 1h)", s);
+	while (*p != '\0') {
+		uint64_t n, mult = 0;
+		size_t ulen = 0;
+		int rc = units_digits(&p, &n);
+
+		if (rc == -2)
+			return units_fail(err, errlen,
+			    "\"%s\" is too long a duration", s);
+		if (rc != 0)
+			return units_fail(err, errlen,
+			    "\"%s\" is not a duration (e.g. 500ms, 30s, 5m, 1h)",
+			    s);
+		for (size_t i = 0; i < sizeof(duration_units) /
+		    sizeof(duration_units[0]); i++) {
+			size_t l = strlen(duration_units[i].suffix);
+			/* Longest match: "ms" before "m". */
+			if (strncmp(p, duration_units[i].suffix, l) == 0 &&
+			    l > ulen) {
+				ulen = l;
+				mult = duration_units[i].ms;
+			}
+		}
+		if (mult == 0)
+			return units_fail(err, errlen,
+			    "\"%s\" needs a unit after each number "
+			    "(ms, s, m, h, d)", s);
+		p += ulen;
+		if (n > UINT64_MAX / mult || total > UINT64_MAX - n * mult)
+			return units_fail(err, errlen,
+			    "\"%s\" is too long a duration", s);
+		total += n * mult;
+	}
+	*ms = total;
+	return 0;
+}
+
+void
+units_format_duration(uint64_t ms, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (ms == 0) {
+		snprintf(buf, len, "0s");
+		return;
+	}
+	buf[0] = '\0';
+	for (int i = (int)(sizeof(duration_units) / sizeof(duration_units[0]))
+	    - 1; i >= 0 && off < len; i--) {
+		uint64_t n = ms / duration_units[i].ms;
+
+		if (n == 0)
+			continue;
+		ms -= n * duration_units[i].ms;
+		int w = snprintf(buf + off, len - off, "%" PRIu64 "%s", n,
+		    duration_units[i].suffix);
+		if (w < 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+static const struct {
+	const char *suffix;
+	uint64_t bytes;
+} size_units[] = {
+	{ "", 1 },
+	{ "B", 1 },
+	{ "KiB", 1024ULL },
+	{ "MiB", 1024ULL * 1024 },
+	{ "GiB", 1024ULL * 1024 * 1024 },
+};
+
+int
+units_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen)
+{
+	const char *p = s;
+	uint64_t n;
+	int rc = units_digits(&p, &n);
+
+	if (rc == -2)
+		return units_fail(err, errlen, "\"%s\" is too large a size", s);
+	if (rc != 0)
+		return units_fail(err, errlen,
+		    "\"%s\" is not a size (e.g. 4096, 64KiB, 1MiB)", s);
+	for (size_t i = 0; i < sizeof(size_units) / sizeof(size_units[0]); i++) {
+		if (strcmp(p, size_units[i].suffix) != 0)
+			continue;
+		if (n > UINT64_MAX / size_units[i].bytes)
+			return units_fail(err, errlen,
+			    "\"%s\" is too large a size", s);
+		*bytes = n * size_units[i].bytes;
+		return 0;
+	}
+	return units_fail(err, errlen,
+	    "\"%s\" has an unknown size unit (use B, KiB, MiB or GiB)", s);
+}
+
+void
+units_format_size(uint64_t bytes, char *buf, size_t len)
+{
+	for (int i = (int)(sizeof(size_units) / sizeof(size_units[0])) - 1;
+	    i >= 2; i--) {
+		if (bytes != 0 && bytes % size_units[i].bytes == 0) {
+			snprintf(buf, len, "%" PRIu64 "%s",
+			    bytes / size_units[i].bytes, size_units[i].suffix);
+			return;
+		}
+	}
+	snprintf(buf, len, "%" PRIu64 "B", bytes);
+}
+
+static int
+units_parse_port(const char *p, const char *whole, uint16_t *port,
+    char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (*p == '\0')
+		return units_fail(err, errlen,
+		    "\"%s\" has no port (write address:port)", whole);
+	if (units_digits(&p, &v) != 0 || *p != '\0' || v == 0 || v > 65535)
+		return units_fail(err, errlen,
+		    "\"%s\" has an invalid port (1-65535)", whole);
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+units_parse_sockaddr(const char *s, struct units_sockaddr *out,
+    char *err, size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *end;
+	uint16_t port;
+
+	memset(out, 0, sizeof(*out));
+	if (s[0] == '[') {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+		end = strchr(s, ']');
+		if (end == NULL || (size_t)(end - s - 1) >= sizeof(host))
+			return units_fail(err, errlen,
+			    "\"%s\" is not an address (write [IPv6]:port)", s);
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = '\0';
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return units_fail(err, errlen,
+			    "\"%s\" has an invalid IPv6 address", s);
+		if (end[1] != ':')
+			return units_fail(err, errlen,
+			    "\"%s\" has no port (write [IPv6]:port)", s);
+		if (units_parse_port(end + 2, s, &port, err, errlen) != 0)
+			return -1;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		out->len = sizeof(*sin6);
+		out->wildcard = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+		return 0;
+	}
+
+	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+	end = strrchr(s, ':');
+	if (end == NULL)
+		return units_fail(err, errlen,
+		    "\"%s\" has no port (write address:port)", s);
+	if (strchr(s, ':') != end)
+		return units_fail(err, errlen,
+		    "\"%s\" is ambiguous: write IPv6 addresses as [addr]:port",
+		    s);
+	if ((size_t)(end - s) >= sizeof(host))
+		return units_fail(err, errlen,
+		    "\"%s\" has an invalid IPv4 address", s);
+	memcpy(host, s, (size_t)(end - s));
+	host[end - s] = '\0';
+	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+		return units_fail(err, errlen,
+		    "\"%s\" has an invalid IPv4 address (numeric only, no "
+		    "host names)", s);
+	if (units_parse_port(end + 1, s, &port, err, errlen) != 0)
+		return -1;
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	out->len = sizeof(*sin);
+	out->wildcard = sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	return 0;
+}
+
+void
+units_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 =
+		    (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	} else {
+		snprintf(buf, len, "(family %d)", sa->sa_family);
+	}
+}
+
+int
+units_parse_mode(const char *s, mode_t *mode, char *err, size_t errlen)
+{
+	unsigned v = 0;
+	size_t n = strlen(s);
+
+	if (n < 3 || n > 4 || (n == 4 && s[0] != '0'))
+		return units_fail(err, errlen,
+		    "\"%s\" is not a file mode (write octal, e.g. \"0660\")",
+		    s);
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '7')
+			return units_fail(err, errlen,
+			    "\"%s\" is not a file mode (write octal, e.g. "
+			    "\"0660\")", s);
+		v = v * 8 + (unsigned)(*p - '0');
+	}
+	*mode = (mode_t)v;
+	return 0;
+}
+
+int
+units_parse_group(const char *s, gid_t *gid, char *err, size_t errlen)
+{
+	struct group grp, *res = NULL;
+	char buf[16384];
+	int rc;
+
+	if (*s == '\0')
+		return units_fail(err, errlen, "empty group name%s", "");
+	rc = getgrnam_r(s, &grp, buf, sizeof(buf), &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot look up group \"%s\": %s", s,
+		    strerror(rc));
+		return -1;
+	}
+	if (res == NULL)
+		return units_fail(err, errlen, "group \"%s\" does not exist",
+		    s);
+	*gid = grp.gr_gid;
+	return 0;
+}

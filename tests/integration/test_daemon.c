@@ -1,0 +1,532 @@
+/*
+ * Daemon smoke tests over the real control socket: start (foreground and
+ * detached), status, reload with good and broken configs (by command and
+ * by SIGHUP), the systemd notifications, stale and live sockets, bad
+ * request lines, acgwctl's exit codes, and a clean stop.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acgw/json.h"
+#include "../lib/testlib.h"
+
+struct daemon {
+	char *dir, *cfg, *sock, *log, *notify_path;
+	int notify_fd;
+	pid_t pid;
+};
+
+static void
+write_config(struct daemon *d, const char *sock, const char *extra)
+{
+	tl_write(d->cfg, "log:\n  level: info\ncontrol:\n  socket: %s\n"
+	    "  idle_timeout: 2s\n%s", sock, extra ? extra : "");
+}
+
+static void
+daemon_start(struct daemon *d)
+{
+	char *argv[] = { (char *)tl_env("ACGWD"), "-f", "-c", d->cfg, NULL };
+	char *env[2];
+	char *m;
+
+	ck_assert(asprintf(&env[0], "NOTIFY_SOCKET=%s", d->notify_path) > 0);
+	env[1] = NULL;
+	d->pid = tl_spawn(argv, d->log, env);
+	m = tl_notify_expect(d->notify_fd, "READY=1", 10000);
+	ck_assert_msg(m != NULL, "acgwd did not report READY=1; log:\n%s",
+	    tl_read(d->log));
+	ck_assert_str_eq(m, "READY=1\nSTATUS=running");
+	free(m);
+	free(env[0]);
+}
+
+static void
+daemon_setup(struct daemon *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->dir = tl_tmpdir();
+	d->cfg = tl_path(d->dir, "acgwd.yaml");
+	d->sock = tl_path(d->dir, "control.sock");
+	d->log = tl_path(d->dir, "acgwd.log");
+	d->notify_path = tl_path(d->dir, "notify");
+	d->notify_fd = tl_notify_listen(d->notify_path);
+	write_config(d, d->sock, NULL);
+}
+
+static void
+daemon_stop(struct daemon *d)
+{
+	int st;
+
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		st = tl_wait_exit(d->pid, 15000);
+		ck_assert_msg(st == 0, "acgwd exited with %d; log:\n%s", st,
+		    tl_read(d->log));
+		d->pid = 0;
+	}
+	close(d->notify_fd);
+	tl_rmrf(d->dir);
+	free(d->dir);
+	free(d->cfg);
+	free(d->sock);
+	free(d->log);
+	free(d->notify_path);
+}
+
+static struct tl_run
+ctl(struct daemon *d, const char *a1, const char *a2, const char *a3)
+{
+	char *argv[] = { (char *)tl_env("ACGWCTL"), "-s", d->sock,
+	    (char *)a1, (char *)a2, (char *)a3, NULL };
+
+	return tl_run(d->dir, argv, 15000);
+}
+
+static struct json_value *
+parse(const char *s)
+{
+	char err[128];
+	struct json_value *v = json_parse(s, strlen(s), err, sizeof(err));
+
+	ck_assert_msg(v != NULL, "not JSON (%s): %s", err, s);
+	return v;
+}
+
+START_TEST(status_and_stop)
+{
+	struct daemon d;
+	struct json_value *v;
+	struct tl_run r;
+	char *reply, *m;
+
+	daemon_setup(&d);
+	daemon_start(&d);
+
+	reply = tl_request(d.sock, "status");
+	v = parse(reply);
+	ck_assert(json_get(v, "ok")->boolean);
+	ck_assert_int_eq(json_get(v, "pid")->integer, d.pid);
+	ck_assert_str_eq(json_get(v, "version")->string, PACKAGE_VERSION);
+	ck_assert_str_eq(json_get(v, "config")->string, d.cfg);
+	ck_assert_str_eq(json_get(v, "state")->string, "running");
+	ck_assert_str_eq(json_get(v, "your_role")->string, "operator");
+	ck_assert_int_eq(json_get(v, "control_clients")->integer, 1);
+	ck_assert_int_eq(json_get(v, "reloads")->integer, 0);
+	ck_assert_uint_eq(strlen(json_get(v, "config_sha256")->string), 64);
+	json_value_free(v);
+	free(reply);
+
+	/* acgwctl prints a table; --json prints the reply as it came. */
+	r = ctl(&d, "status", NULL, NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, "state            running\n") != NULL,
+	    "%s", r.out);
+	ck_assert_ptr_nonnull(strstr(r.out, "version          " PACKAGE_VERSION
+	    "\n"));
+	tl_run_free(&r);
+	r = ctl(&d, "--json", "status", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strncmp(r.out, "{\"ok\":true,\"version\":", 21) == 0,
+	    "%s", r.out);
+	tl_run_free(&r);
+	r = ctl(&d, "help", NULL, NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "COMMAND  ROLE      HELP\n"));
+	ck_assert_ptr_nonnull(strstr(r.out, "reload   operator  reload the "
+	    "configuration (as SIGHUP does)\n"));
+	tl_run_free(&r);
+
+	/* SIGTERM: STOPPING=1, exit 0, socket gone, stop logged. */
+	kill(d.pid, SIGTERM);
+	m = tl_notify_expect(d.notify_fd, "STOPPING=1", 10000);
+	ck_assert_ptr_nonnull(m);
+	free(m);
+	ck_assert_int_eq(tl_wait_exit(d.pid, 10000), 0);
+	d.pid = 0;
+	ck_assert_int_eq(access(d.sock, F_OK), -1);
+	ck_assert(tl_wait_file_contains(d.log, "notice: stopping (SIGTERM)", 1));
+	ck_assert(tl_wait_file_contains(d.log, "notice: stopped", 1));
+
+	/* Nobody listening now: acgwctl says so, exit 3. */
+	r = ctl(&d, "status", NULL, NULL);
+	ck_assert_int_eq(r.status, 3);
+	ck_assert_msg(strstr(r.err, "does not exist: acgwd is not running")
+	    != NULL, "%s", r.err);
+	tl_run_free(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(reload_good_and_broken)
+{
+	struct daemon d;
+	struct json_value *v;
+	struct tl_run r;
+	char *reply, *m, *want;
+
+	daemon_setup(&d);
+	daemon_start(&d);
+
+	/* A good change takes effect. */
+	write_config(&d, d.sock, "daemon:\n  stop_timeout: 5s\n");
+	tl_write(d.cfg, "log:\n  level: debug\ncontrol:\n  socket: %s\n",
+	    d.sock);
+	r = ctl(&d, "reload", NULL, NULL);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "config_sha256"));
+	tl_run_free(&r);
+	m = tl_notify_expect(d.notify_fd, "RELOADING=1", 5000);
+	ck_assert_ptr_nonnull(m);
+	free(m);
+	m = tl_notify_expect(d.notify_fd, "READY=1", 5000);
+	ck_assert_str_eq(m, "READY=1\nSTATUS=running");
+	free(m);
+	v = parse(reply = tl_request(d.sock, "status"));
+	ck_assert_str_eq(json_get(v, "log_level")->string, "debug");
+	ck_assert_int_eq(json_get(v, "reloads")->integer, 1);
+	json_value_free(v);
+	free(reply);
+
+	/* A broken one is refused with its location; the old one stays. */
+	tl_write(d.cfg, "log:\n  level: info\ncontrol:\n  socket: %s\n"
+	    "  max_clients: 0\n", d.sock);
+	r = ctl(&d, "reload", NULL, NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "acgwctl: %s:5:16: control.max_clients: 0 is "
+	    "out of range (1..4096)\n", d.cfg) > 0);
+	ck_assert_str_eq(r.err, want);
+	tl_run_free(&r);
+	v = parse(reply = tl_request(d.sock, "status"));
+	ck_assert_str_eq(json_get(v, "log_level")->string, "debug");
+	ck_assert_int_eq(json_get(v, "reloads")->integer, 1);
+	ck_assert_int_eq(json_get(v, "reload_failures")->integer, 1);
+	want[strlen(want) - 1] = '\0';		/* no newline in JSON */
+	ck_assert_str_eq(json_get(v, "last_reload_error")->string,
+	    want + strlen("acgwctl: "));
+	json_value_free(v);
+	free(reply);
+	ck_assert(tl_wait_file_contains(d.log, "warning: reload failed, keeping "
+	    "the running configuration: ", 1));
+
+	/* SIGHUP with a broken config: logged, still running. */
+	tl_write(d.cfg, "tls:\n  ca: /x\n");
+	kill(d.pid, SIGHUP);
+	free(want);
+	ck_assert(asprintf(&want, "reload failed, keeping the running "
+	    "configuration: %s:1:1: tls: not supported yet (arrives with the "
+	    "mTLS transport)", d.cfg) > 0);
+	ck_assert_msg(tl_wait_file_contains(d.log, want, 5000), "log:\n%s",
+	    tl_read(d.log));
+	v = parse(reply = tl_request(d.sock, "status"));
+	ck_assert_int_eq(json_get(v, "reload_failures")->integer, 2);
+	json_value_free(v);
+	free(reply);
+	free(want);
+
+	/* SIGHUP with a good config works too. */
+	tl_write(d.cfg, "log:\n  level: warning\ncontrol:\n  socket: %s\n",
+	    d.sock);
+	kill(d.pid, SIGHUP);
+	ck_assert(tl_wait_file_contains(d.log, "configuration reloaded", 5000));
+	v = parse(reply = tl_request(d.sock, "status"));
+	ck_assert_str_eq(json_get(v, "log_level")->string, "warning");
+	ck_assert_int_eq(json_get(v, "reloads")->integer, 2);
+	json_value_free(v);
+	free(reply);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(reload_moves_socket)
+{
+	struct daemon d;
+	char *sock2, *reply;
+
+	daemon_setup(&d);
+	daemon_start(&d);
+	sock2 = tl_path(d.dir, "control2.sock");
+	write_config(&d, sock2, NULL);
+	reply = tl_request(d.sock, "reload");
+	ck_assert_msg(strncmp(reply, "{\"ok\":true", 10) == 0, "%s", reply);
+	free(reply);
+	ck_assert_int_eq(access(d.sock, F_OK), -1);
+	reply = tl_request(sock2, "status");
+	ck_assert_msg(strncmp(reply, "{\"ok\":true", 10) == 0, "%s", reply);
+	free(reply);
+	/* The new socket is ours: it goes away at stop. */
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_wait_exit(d.pid, 10000), 0);
+	d.pid = 0;
+	ck_assert_int_eq(access(sock2, F_OK), -1);
+	free(sock2);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(bad_requests)
+{
+	struct daemon d;
+	char *reply, big[6000];
+	int fd;
+
+	daemon_setup(&d);
+	daemon_start(&d);
+	reply = tl_request(d.sock, "frobnicate");
+	ck_assert_str_eq(reply, "{\"ok\":false,\"error\":\"unknown command "
+	    "\\\"frobnicate\\\"; try \\\"help\\\"\"}");
+	free(reply);
+	reply = tl_request_raw(d.sock, "status \xff\n", 9);
+	ck_assert_str_eq(reply, "{\"ok\":false,\"error\":\"request is not "
+	    "valid UTF-8\"}");
+	free(reply);
+	reply = tl_request(d.sock, "");
+	ck_assert_str_eq(reply, "{\"ok\":false,\"error\":\"empty request; try "
+	    "\\\"help\\\"\"}");
+	free(reply);
+	reply = tl_request(d.sock, "status extra");
+	ck_assert_str_eq(reply, "{\"ok\":false,\"error\":\"usage: status\"}");
+	free(reply);
+
+	/* Over 4 KiB without a newline: refused and disconnected. */
+	memset(big, 'a', sizeof(big));
+	fd = tl_connect(d.sock);
+	ck_assert(write(fd, big, sizeof(big)) == (ssize_t)sizeof(big));
+	reply = tl_readline(fd, 5000);
+	ck_assert_str_eq(reply, "{\"ok\":false,\"error\":\"request line longer "
+	    "than 4096 bytes\"}");
+	free(reply);
+	ck_assert_ptr_null(tl_readline(fd, 5000));	/* closed */
+	close(fd);
+
+	/* Several requests on one connection, answered in order. */
+	fd = tl_connect(d.sock);
+	ck_assert(write(fd, "help\nstatus\n", 12) == 12);
+	reply = tl_readline(fd, 5000);
+	ck_assert_ptr_nonnull(strstr(reply, "\"commands\""));
+	free(reply);
+	reply = tl_readline(fd, 5000);
+	ck_assert_ptr_nonnull(strstr(reply, "\"pid\""));
+	free(reply);
+	/* An idle client is cut after control.idle_timeout (2s here). */
+	ck_assert_ptr_null(tl_readline(fd, 6000));
+	close(fd);
+
+	/* The daemon is unharmed. */
+	reply = tl_request(d.sock, "status");
+	ck_assert_ptr_nonnull(strstr(reply, "\"ok\":true"));
+	free(reply);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(stale_and_live_sockets)
+{
+	struct daemon d;
+	struct sockaddr_un sun;
+	struct tl_run r;
+	char *argv[5], *want;
+	int fd;
+
+	daemon_setup(&d);
+	/* A socket file nobody listens on, as a crash leaves it. */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", d.sock);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd);
+	daemon_start(&d);
+	ck_assert(tl_wait_file_contains(d.log, "removed stale socket", 1));
+
+	/* A second daemon on the live socket refuses to start. */
+	argv[0] = (char *)tl_env("ACGWD");
+	argv[1] = "-f";
+	argv[2] = "-c";
+	argv[3] = d.cfg;
+	argv[4] = NULL;
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "error: control.socket %s is in use by a "
+	    "running acgwd; stop it first\n", d.sock) > 0);
+	ck_assert_msg(strstr(r.err, want) != NULL, "%s", r.err);
+	free(want);
+	tl_run_free(&r);
+	/* ... and the first one still answers. */
+	free(tl_request(d.sock, "status"));
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(not_a_socket)
+{
+	struct daemon d;
+	struct tl_run r;
+	char *argv[] = { (char *)tl_env("ACGWD"), "-f", "-c", NULL, NULL };
+	char *want;
+
+	daemon_setup(&d);
+	tl_write(d.sock, "precious data\n");
+	argv[3] = d.cfg;
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "error: control.socket %s exists and is not "
+	    "a socket; remove it or choose another path\n", d.sock) > 0);
+	ck_assert_msg(strstr(r.err, want) != NULL, "%s", r.err);
+	free(want);
+	tl_run_free(&r);
+	want = tl_read(d.sock);
+	ck_assert_str_eq(want, "precious data\n");	/* untouched */
+	free(want);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(check_mode)
+{
+	struct daemon d;
+	struct tl_run r;
+	char *argv[] = { (char *)tl_env("ACGWD"), "-t", "-c", NULL, NULL };
+	char *want;
+
+	daemon_setup(&d);
+	argv[3] = d.cfg;
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "configuration ok\n");
+	ck_assert_str_eq(r.err, "");
+	tl_run_free(&r);
+
+	tl_write(d.cfg, "r3:\n  listen: \"0.0.0.0:8443\"\ncontrol:\n"
+	    "  idle_timeout: 5\n");
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_str_eq(r.out, "");
+	ck_assert(asprintf(&want, "%s:4:17: control.idle_timeout: \"5\" needs a "
+	    "unit after each number (ms, s, m, h, d)\n", d.cfg) > 0);
+	ck_assert_str_eq(r.err, want);
+	free(want);
+	tl_run_free(&r);
+
+	tl_write(d.cfg, "r3:\n  listen: \"0.0.0.0:8443\"\n");
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "%s:2:11: r3.listen: \"0.0.0.0:8443\" is a "
+	    "wildcard address; set r3.allow_wildcard: true to permit it\n",
+	    d.cfg) > 0);
+	ck_assert_str_eq(r.err, want);
+	free(want);
+	tl_run_free(&r);
+
+	/* Options. */
+	argv[1] = "-V";
+	argv[2] = NULL;
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "acgwd " PACKAGE_VERSION "\n");
+	tl_run_free(&r);
+	argv[1] = "-x";
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "usage: acgwd [-f] [-t] [-c FILE]"));
+	tl_run_free(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(detached_start)
+{
+	struct daemon d;
+	struct tl_run r;
+	struct json_value *v;
+	char *argv[] = { (char *)tl_env("ACGWD"), "-c", NULL, NULL };
+	char *reply;
+	pid_t pid;
+
+	daemon_setup(&d);
+	argv[2] = d.cfg;
+	/* The starter returns only once the daemon is ready. */
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 0);
+	tl_run_free(&r);
+	reply = tl_request(d.sock, "status");
+	v = parse(reply);
+	pid = (pid_t)json_get(v, "pid")->integer;
+	json_value_free(v);
+	free(reply);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	for (int i = 0; i < 500 && kill(pid, 0) == 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(kill(pid, 0), -1);
+	ck_assert_int_eq(access(d.sock, F_OK), -1);
+
+	/* A detached start that cannot start returns 1. */
+	tl_write(d.sock, "not a socket");
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "exists and is not a socket"));
+	tl_run_free(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(watchdog_keepalive)
+{
+	struct daemon d;
+	char *argv[] = { (char *)tl_env("ACGWD"), "-f", "-c", NULL, NULL };
+	char *env[3], *m;
+	long t0;
+
+	daemon_setup(&d);
+	argv[3] = d.cfg;
+	ck_assert(asprintf(&env[0], "NOTIFY_SOCKET=%s", d.notify_path) > 0);
+	env[1] = "WATCHDOG_USEC=300000";	/* keepalive every 100 ms */
+	env[2] = NULL;
+	d.pid = tl_spawn(argv, d.log, env);
+	m = tl_notify_expect(d.notify_fd, "READY=1", 10000);
+	ck_assert_ptr_nonnull(m);
+	free(m);
+	t0 = tl_now_ms();
+	for (int i = 0; i < 3; i++) {
+		m = tl_notify_expect(d.notify_fd, "WATCHDOG=1", 5000);
+		ck_assert_ptr_nonnull(m);
+		free(m);
+	}
+	/* Three keepalives at 100 ms need at least 200 ms. */
+	ck_assert_int_ge(tl_now_ms() - t0, 150);
+	free(env[0]);
+	daemon_stop(&d);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("daemon");
+	TCase *tc = tcase_create("smoke");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, status_and_stop);
+	tcase_add_test(tc, reload_good_and_broken);
+	tcase_add_test(tc, reload_moves_socket);
+	tcase_add_test(tc, bad_requests);
+	tcase_add_test(tc, stale_and_live_sockets);
+	tcase_add_test(tc, not_a_socket);
+	tcase_add_test(tc, check_mode);
+	tcase_add_test(tc, detached_start);
+	tcase_add_test(tc, watchdog_keepalive);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

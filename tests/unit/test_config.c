@@ -1,0 +1,437 @@
+/*
+ * Unit tests for config: every class of error with its exact message,
+ * defaults, and the settings table against acgwd.yaml(5).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acgw/config.h"
+#include "../lib/testlib.h"
+
+static struct config_errors errs;
+
+static struct config *
+load(const char *yaml)
+{
+	return config_load_buffer("acgwd.yaml", yaml, strlen(yaml), &errs);
+}
+
+/* The text must be refused, with first as the first error. */
+static void
+refused(const char *yaml, const char *first)
+{
+	struct config *cfg = load(yaml);
+
+	ck_assert_msg(cfg == NULL, "accepted: %s", yaml);
+	ck_assert_uint_ge(errs.count, 1);
+	ck_assert_str_eq(errs.msg[0], first);
+}
+
+START_TEST(defaults)
+{
+	struct config *cfg = load("");
+
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(cfg->log.level, LOG_LEVEL_INFO);
+	ck_assert_str_eq(cfg->control.socket, "/run/acgw/control.sock");
+	ck_assert_uint_eq(cfg->control.mode, 0660);
+	ck_assert_ptr_null(cfg->control.group.name);
+	ck_assert_uint_eq(cfg->control.readers.n, 0);
+	ck_assert_uint_eq(cfg->control.max_line, 4096);
+	ck_assert_uint_eq(cfg->control.max_response, 4u << 20);
+	ck_assert_uint_eq(cfg->control.max_clients, 64);
+	ck_assert_uint_eq(cfg->control.idle_timeout_ms, 300000);
+	ck_assert_uint_eq(cfg->daemon.watchdog_fraction, 3);
+	ck_assert_uint_eq(cfg->daemon.stop_timeout_ms, 10000);
+	ck_assert_ptr_null(cfg->r3.listen.text);
+	ck_assert_int_eq(cfg->r3.allow_wildcard, 0);
+	config_free(cfg);
+
+	/* A comment-only file and empty sections are defaults too. */
+	cfg = load("# nothing\n");
+	ck_assert_ptr_nonnull(cfg);
+	config_free(cfg);
+	cfg = load("control:\nlog:\n");
+	ck_assert_ptr_nonnull(cfg);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(values)
+{
+	struct config *cfg = load(
+	    "log:\n  level: debug\n"
+	    "control:\n"
+	    "  socket: /tmp/x.sock\n"
+	    "  mode: \"0640\"\n"
+	    "  group: root\n"
+	    "  readers: [root]\n"
+	    "  operators:\n    - root\n"
+	    "  max_line: 8KiB\n"
+	    "  max_clients: 5\n"
+	    "  idle_timeout: 1m30s\n"
+	    "r3:\n  listen: \"[::]:8443\"\n  allow_wildcard: true\n");
+
+	ck_assert_msg(cfg != NULL, "%s", errs.msg[0]);
+	ck_assert_int_eq(cfg->log.level, LOG_LEVEL_DEBUG);
+	ck_assert_str_eq(cfg->control.socket, "/tmp/x.sock");
+	ck_assert_uint_eq(cfg->control.mode, 0640);
+	ck_assert_str_eq(cfg->control.group.name, "root");
+	ck_assert_uint_eq(cfg->control.group.gid, 0);
+	ck_assert_uint_eq(cfg->control.readers.n, 1);
+	ck_assert_uint_eq(cfg->control.operators.n, 1);
+	ck_assert_int_eq(config_grouplist_has(&cfg->control.operators, 0), 1);
+	ck_assert_int_eq(config_grouplist_has(&cfg->control.operators, 5), 0);
+	ck_assert_uint_eq(cfg->control.max_line, 8192);
+	ck_assert_uint_eq(cfg->control.max_clients, 5);
+	ck_assert_uint_eq(cfg->control.idle_timeout_ms, 90000);
+	ck_assert_str_eq(cfg->r3.listen.text, "[::]:8443");
+	ck_assert_int_eq(cfg->r3.listen.sa.wildcard, 1);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(unknown_keys)
+{
+	refused("control:\n  sockt: /x\n",
+	    "acgwd.yaml:2:3: control.sockt: unknown key (did you mean "
+	    "control.socket?)");
+	refused("contrl:\n  socket: /x\n",
+	    "acgwd.yaml:1:1: contrl: unknown key (did you mean control?)");
+	refused("control:\n  frobnicate: 1\n",
+	    "acgwd.yaml:2:3: control.frobnicate: unknown key");
+	refused("control:\n  socket.x: 1\n",
+	    "acgwd.yaml:2:3: control.socket.x: unknown key");
+}
+END_TEST
+
+START_TEST(duplicate_keys)
+{
+	refused("log:\n  level: info\n  level: debug\n",
+	    "acgwd.yaml:3:3: log.level: duplicate key (first set at line 2)");
+	refused("log:\n  level: info\nlog:\n  level: info\n",
+	    "acgwd.yaml:3:1: log: duplicate key (first set at line 1)");
+}
+END_TEST
+
+START_TEST(wrong_types)
+{
+	refused("control:\n  socket: [a, b]\n",
+	    "acgwd.yaml:2:11: control.socket: expected a path, found a list");
+	refused("control:\n  max_clients:\n    a: 1\n",
+	    "acgwd.yaml:3:5: control.max_clients: expected a integer, found a "
+	    "mapping");
+	refused("control: 5\n",
+	    "acgwd.yaml:1:10: control: expected a mapping, found a scalar");
+	refused("- a\n- b\n",
+	    "acgwd.yaml:1:1: (top level): expected a mapping of sections, "
+	    "found a list");
+	refused("control:\n  readers: acgw\n",
+	    "acgwd.yaml:2:12: control.readers: expected a list of group names, "
+	    "found a scalar");
+	refused("control:\n  readers: [[a]]\n",
+	    "acgwd.yaml:2:13: control.readers[0]: expected a group name, found "
+	    "a list");
+	refused("r3:\n  allow_wildcard: yes\n",
+	    "acgwd.yaml:2:19: r3.allow_wildcard: \"yes\" is not a boolean "
+	    "(write true or false)");
+	refused("control:\n  max_clients: ten\n",
+	    "acgwd.yaml:2:16: control.max_clients: \"ten\" is not an unsigned "
+	    "integer");
+	refused("log:\n  level: loud\n",
+	    "acgwd.yaml:2:10: log.level: \"loud\" is not a log level (error, "
+	    "warning, notice, info, debug)");
+	refused("control:\n  socket: run/x.sock\n",
+	    "acgwd.yaml:2:11: control.socket: \"run/x.sock\" is not an absolute "
+	    "path");
+	refused("control:\n  socket:\n",
+	    "acgwd.yaml:2:10: control.socket: must not be empty");
+	refused("control:\n  mode: \"0680\"\n",
+	    "acgwd.yaml:2:9: control.mode: \"0680\" is not a file mode (write "
+	    "octal, e.g. \"0660\")");
+	refused("control:\n  group: no-such-group-acgw\n",
+	    "acgwd.yaml:2:10: control.group: group \"no-such-group-acgw\" does "
+	    "not exist");
+	refused("control:\n  operators: [root, no-such-group-acgw]\n",
+	    "acgwd.yaml:2:21: control.operators[1]: group "
+	    "\"no-such-group-acgw\" does not exist");
+	refused("r3:\n  listen: localhost:8443\n",
+	    "acgwd.yaml:2:11: r3.listen: \"localhost:8443\" has an invalid IPv4 "
+	    "address (numeric only, no host names)");
+	refused("? [a]\n: b\n",
+	    "acgwd.yaml:1:3: (top level): keys must be plain names, found a "
+	    "list");
+}
+END_TEST
+
+START_TEST(out_of_range)
+{
+	refused("control:\n  max_line: 1MiB\n",
+	    "acgwd.yaml:2:13: control.max_line: \"1MiB\" is out of range "
+	    "(256B..64KiB)");
+	refused("control:\n  max_clients: 0\n",
+	    "acgwd.yaml:2:16: control.max_clients: 0 is out of range (1..4096)");
+	refused("control:\n  idle_timeout: 10ms\n",
+	    "acgwd.yaml:2:17: control.idle_timeout: \"10ms\" is out of range "
+	    "(1s..1d)");
+	refused("daemon:\n  watchdog_fraction: 1\n",
+	    "acgwd.yaml:2:22: daemon.watchdog_fraction: 1 is out of range "
+	    "(2..10)");
+	refused("control:\n  max_clients: 99999999999999999999\n",
+	    "acgwd.yaml:2:16: control.max_clients: \"99999999999999999999\" is "
+	    "too large");
+}
+END_TEST
+
+START_TEST(cross_checks)
+{
+	refused("r3:\n  listen: \"0.0.0.0:8443\"\n",
+	    "acgwd.yaml:2:11: r3.listen: \"0.0.0.0:8443\" is a wildcard address; "
+	    "set r3.allow_wildcard: true to permit it");
+	refused("r3:\n  listen: \"[::]:8443\"\n  allow_wildcard: false\n",
+	    "acgwd.yaml:2:11: r3.listen: \"[::]:8443\" is a wildcard address; "
+	    "set r3.allow_wildcard: true to permit it");
+	refused("control:\n  mode: \"0666\"\n",
+	    "acgwd.yaml:2:9: control.mode: 0666 gives every local user access; "
+	    "use control.group and control.readers instead");
+	refused("control:\n  socket: /tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaa.sock\n",
+	    "acgwd.yaml:2:11: control.socket: \"/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaa.sock\" is too long for a UNIX socket path "
+	    "(at most 107 bytes)");
+}
+END_TEST
+
+START_TEST(unsupported_sections)
+{
+	refused("tls:\n  ca: /etc/acgw/ca.pem\n",
+	    "acgwd.yaml:1:1: tls: not supported yet (arrives with the mTLS "
+	    "transport)");
+	refused("r1:\n  url: https://x\n",
+	    "acgwd.yaml:1:1: r1: not supported yet (arrives with the R1 relay)");
+	refused("peers: []\n",
+	    "acgwd.yaml:1:1: peers: not supported yet (arrives with the mTLS "
+	    "transport)");
+	refused("policy: {}\n",
+	    "acgwd.yaml:1:1: policy: not supported yet (arrives with policy "
+	    "and attestation)");
+	refused("audit:\n  dir: /x\n",
+	    "acgwd.yaml:1:1: audit: not supported yet (arrives with the audit "
+	    "log)");
+	refused("dispatch: {}\n",
+	    "acgwd.yaml:1:1: dispatch: not supported yet (arrives with the "
+	    "relay)");
+}
+END_TEST
+
+START_TEST(syntax)
+{
+	refused("a: [\n",
+	    "acgwd.yaml:2:1: YAML syntax error: while parsing a flow node did "
+	    "not find expected node content");
+	refused("log:\n  level: info\n bad\n",
+	    "acgwd.yaml:3:2: YAML syntax error: while parsing a block mapping "
+	    "did not find expected key");
+	refused("log: &a\n  level: info\ncontrol: *a\n",
+	    "acgwd.yaml:3:10: YAML aliases (*a) are not supported");
+	refused("log:\n  level: info\n---\nlog:\n  level: info\n",
+	    "acgwd.yaml:3:1: only one YAML document is allowed");
+	{
+		static const char nul[] = "log:\n  level: info\0\n";
+		struct config *cfg = config_load_buffer("acgwd.yaml", nul,
+		    sizeof(nul) - 1, &errs);
+		ck_assert_ptr_null(cfg);
+		ck_assert_str_eq(errs.msg[0],
+		    "acgwd.yaml: file contains a NUL byte");
+	}
+	refused("log:\n  level: \xff\n",
+	    "acgwd.yaml:2:10: invalid leading UTF-8 octet (byte 0xff at offset "
+	    "14)");
+	refused("log:\n  level: \"\\xe9\"\n",
+	    "acgwd.yaml:2:10: log.level: \"\xc3\xa9\" is not a log level "
+	    "(error, warning, notice, info, debug)");
+}
+END_TEST
+
+START_TEST(depth_limit)
+{
+	char buf[200];
+	size_t n = 0;
+
+	for (int i = 0; i < 40; i++)
+		buf[n++] = '[';
+	buf[n] = '\0';
+	refused(buf, "acgwd.yaml:1:34: nesting deeper than 32 levels");
+}
+END_TEST
+
+START_TEST(every_error_reported)
+{
+	struct config *cfg = load("log:\n  level: loud\ncontrol:\n  sockt: /x\n"
+	    "  max_clients: 0\ntls: {}\n");
+
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_eq(errs.count, 4);
+	ck_assert_str_eq(errs.msg[3], "acgwd.yaml:6:1: tls: not supported yet "
+	    "(arrives with the mTLS transport)");
+}
+END_TEST
+
+START_TEST(files)
+{
+	char *dir = tl_tmpdir();
+	char *p = tl_path(dir, "acgwd.yaml");
+	struct config *cfg;
+	char *missing = tl_path(dir, "missing.yaml");
+	char *msg;
+
+	cfg = config_load(missing, &errs);
+	ck_assert_ptr_null(cfg);
+	ck_assert(asprintf(&msg, "%s: cannot open: No such file or directory",
+	    missing) > 0);
+	ck_assert_str_eq(errs.msg[0], msg);
+	free(msg);
+
+	cfg = config_load(dir, &errs);
+	ck_assert_ptr_null(cfg);
+	ck_assert(asprintf(&msg, "%s: not a regular file", dir) > 0);
+	ck_assert_str_eq(errs.msg[0], msg);
+	free(msg);
+
+	tl_write(p, "log:\n  level: warning\n");
+	cfg = config_load(p, &errs);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(cfg->log.level, LOG_LEVEL_WARNING);
+	ck_assert_str_eq(cfg->path, p);
+	config_free(cfg);
+
+	{
+		FILE *f = fopen(p, "w");
+		ck_assert_ptr_nonnull(f);
+		for (int i = 0; i < CONFIG_FILE_MAX / 10 + 1; i++)
+			fputs("# padding\n", f);
+		fclose(f);
+	}
+	cfg = config_load(p, &errs);
+	ck_assert_ptr_null(cfg);
+	ck_assert(asprintf(&msg, "%s: larger than 1048576 bytes", p) > 0);
+	ck_assert_str_eq(errs.msg[0], msg);
+	free(msg);
+
+	tl_rmrf(dir);
+	free(p);
+	free(missing);
+	free(dir);
+}
+END_TEST
+
+START_TEST(sha256_of_file)
+{
+	struct config *cfg = load("log:\n  level: info\n");
+	/* printf 'log:\n  level: info\n' | sha256sum */
+	static const unsigned char want[4] = { 0x6f, 0x66, 0xb0, 0xa7 };
+
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_msg(memcmp(cfg->sha256, want, 4) == 0,
+	    "sha256 starts %02x%02x%02x%02x", cfg->sha256[0], cfg->sha256[1],
+	    cfg->sha256[2], cfg->sha256[3]);
+	config_free(cfg);
+}
+END_TEST
+
+/*
+ * Every key in the table is documented in acgwd.yaml(5) as
+ * ".TP / .B key.path / .RI ( type ) ... Default: \fBvalue\fR."
+ */
+START_TEST(man_page_documents_every_key)
+{
+	char *path, *man;
+	const struct config_key *keys;
+	size_t n;
+
+	ck_assert(asprintf(&path, "%s/man/acgwd.yaml.5",
+	    tl_env("ACGW_SRCDIR")) > 0);
+	man = tl_read(path);
+	ck_assert_msg(man[0] != '\0', "cannot read %s", path);
+	keys = config_keys(&n);
+	for (size_t i = 0; i < n; i++) {
+		const struct config_key *k = &keys[i];
+		char *head, *type, *def, *entry, *end;
+
+		ck_assert(asprintf(&head, "\n.TP\n.B %s\n", k->path) > 0);
+		entry = strstr(man, head);
+		ck_assert_msg(entry != NULL, "%s: no \".TP/.B %s\" entry in "
+		    "acgwd.yaml.5", k->path, k->path);
+		entry += strlen(head);
+		end = strstr(entry, "\n.TP\n");
+		if (end == NULL || (strstr(entry, "\n.SH") != NULL &&
+		    strstr(entry, "\n.SH") < end))
+			end = strstr(entry, "\n.SH");
+		ck_assert_ptr_nonnull(end);
+		*end = '\0';
+		if (k->unsupported != NULL) {
+			ck_assert_msg(strstr(entry, "Not supported yet") != NULL,
+			    "%s: man page does not say it is not supported yet",
+			    k->path);
+		} else if (k->type != CONFIG_SECTION) {
+			ck_assert(asprintf(&type, ".RI ( \"%s\" )",
+			    config_type_name(k->type)) > 0);
+			if (strchr(config_type_name(k->type), ' ') == NULL) {
+				free(type);
+				ck_assert(asprintf(&type, ".RI ( %s )",
+				    config_type_name(k->type)) > 0);
+			}
+			ck_assert_msg(strncmp(entry, type, strlen(type)) == 0,
+			    "%s: type line should be %s", k->path, type);
+			if (k->def != NULL)
+				ck_assert(asprintf(&def, "Default: \\fB%s\\fR.",
+				    k->def) > 0);
+			else
+				def = strdup("Default: none");
+			ck_assert_msg(strstr(entry, def) != NULL,
+			    "%s: man page lacks \"%s\"", k->path, def);
+			free(type);
+			free(def);
+		}
+		*end = '\n';
+		free(head);
+	}
+	free(man);
+	free(path);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, values);
+	tcase_add_test(tc, unknown_keys);
+	tcase_add_test(tc, duplicate_keys);
+	tcase_add_test(tc, wrong_types);
+	tcase_add_test(tc, out_of_range);
+	tcase_add_test(tc, cross_checks);
+	tcase_add_test(tc, unsupported_sections);
+	tcase_add_test(tc, syntax);
+	tcase_add_test(tc, depth_limit);
+	tcase_add_test(tc, every_error_reported);
+	tcase_add_test(tc, files);
+	tcase_add_test(tc, sha256_of_file);
+	tcase_add_test(tc, man_page_documents_every_key);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

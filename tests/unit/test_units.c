@@ -1,0 +1,252 @@
+/* Unit tests for units: durations, sizes, addresses, modes, groups. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acgw/units.h"
+
+static char err[UNITS_ERR_MAX];
+
+static uint64_t
+dur_ok(const char *s)
+{
+	uint64_t ms = 12345;
+
+	ck_assert_msg(units_parse_duration(s, &ms, err, sizeof(err)) == 0,
+	    "%s: %s", s, err);
+	return ms;
+}
+
+static void
+dur_bad(const char *s, const char *msg)
+{
+	uint64_t ms = 777;
+
+	ck_assert_int_eq(units_parse_duration(s, &ms, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, msg);
+	ck_assert_uint_eq(ms, 777);	/* untouched on error */
+}
+
+START_TEST(duration_valid)
+{
+	ck_assert_uint_eq(dur_ok("0s"), 0);
+	ck_assert_uint_eq(dur_ok("250ms"), 250);
+	ck_assert_uint_eq(dur_ok("30s"), 30000);
+	ck_assert_uint_eq(dur_ok("5m"), 300000);
+	ck_assert_uint_eq(dur_ok("1h"), 3600000);
+	ck_assert_uint_eq(dur_ok("1h30m"), 5400000);
+	ck_assert_uint_eq(dur_ok("2d"), 172800000);
+	ck_assert_uint_eq(dur_ok("1m500ms"), 60500);
+}
+END_TEST
+
+START_TEST(duration_invalid)
+{
+	dur_bad("", "\"\" is not a duration (e.g. 500ms, 30s, 5m, 1h)");
+	dur_bad("5", "\"5\" needs a unit after each number (ms, s, m, h, d)");
+	dur_bad("5x", "\"5x\" needs a unit after each number (ms, s, m, h, d)");
+	dur_bad("-1s", "\"-1s\" is not a duration (e.g. 500ms, 30s, 5m, 1h)");
+	dur_bad("1.5s", "\"1.5s\" needs a unit after each number "
+	    "(ms, s, m, h, d)");
+	dur_bad("s", "\"s\" is not a duration (e.g. 500ms, 30s, 5m, 1h)");
+	dur_bad(" 5s", "\" 5s\" is not a duration (e.g. 500ms, 30s, 5m, 1h)");
+	dur_bad("99999999999999999999s", "\"99999999999999999999s\" is too "
+	    "long a duration");
+	dur_bad("18446744073709551d", "\"18446744073709551d\" is too long a "
+	    "duration");
+}
+END_TEST
+
+START_TEST(duration_format_round_trip)
+{
+	static const char *const forms[] = { "0s", "250ms", "30s", "5m",
+	    "1h30m", "2d", "1d1h1m1s1ms" };
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		units_format_duration(dur_ok(forms[i]), buf, sizeof(buf));
+		ck_assert_str_eq(buf, forms[i]);
+	}
+	units_format_duration(90000, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1m30s");
+}
+END_TEST
+
+static uint64_t
+size_ok(const char *s)
+{
+	uint64_t v;
+
+	ck_assert_msg(units_parse_size(s, &v, err, sizeof(err)) == 0, "%s: %s",
+	    s, err);
+	return v;
+}
+
+START_TEST(size_parse)
+{
+	char buf[32];
+	uint64_t v;
+
+	ck_assert_uint_eq(size_ok("0"), 0);
+	ck_assert_uint_eq(size_ok("512"), 512);
+	ck_assert_uint_eq(size_ok("512B"), 512);
+	ck_assert_uint_eq(size_ok("64KiB"), 65536);
+	ck_assert_uint_eq(size_ok("1MiB"), 1048576);
+	ck_assert_uint_eq(size_ok("2GiB"), 2147483648ULL);
+
+	ck_assert_int_eq(units_parse_size("64K", &v, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"64K\" has an unknown size unit (use B, KiB, "
+	    "MiB or GiB)");
+	ck_assert_int_eq(units_parse_size("1.5MiB", &v, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"1.5MiB\" has an unknown size unit (use B, "
+	    "KiB, MiB or GiB)");
+	ck_assert_int_eq(units_parse_size("KiB", &v, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"KiB\" is not a size (e.g. 4096, 64KiB, "
+	    "1MiB)");
+	ck_assert_int_eq(units_parse_size("-1", &v, err, sizeof(err)), -1);
+	ck_assert_int_eq(units_parse_size("17179869184GiB", &v, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"17179869184GiB\" is too large a size");
+
+	units_format_size(65536, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "64KiB");
+	units_format_size(1000, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1000B");
+	units_format_size(3ULL << 30, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "3GiB");
+}
+END_TEST
+
+START_TEST(uint_parse)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(units_parse_uint("42", &v, err, sizeof(err)), 0);
+	ck_assert_uint_eq(v, 42);
+	ck_assert_int_eq(units_parse_uint("18446744073709551615", &v, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	ck_assert_int_eq(units_parse_uint("18446744073709551616", &v, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"18446744073709551616\" is too large");
+	ck_assert_int_eq(units_parse_uint("+1", &v, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"+1\" is not an unsigned integer");
+	ck_assert_int_eq(units_parse_uint("1 ", &v, err, sizeof(err)), -1);
+}
+END_TEST
+
+static void
+addr_bad(const char *s, const char *msg)
+{
+	struct units_sockaddr sa;
+
+	ck_assert_int_eq(units_parse_sockaddr(s, &sa, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, msg);
+}
+
+START_TEST(sockaddr_parse)
+{
+	struct units_sockaddr sa;
+	char buf[64];
+
+	ck_assert_int_eq(units_parse_sockaddr("127.0.0.1:8443", &sa, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(sa.ss.ss_family, AF_INET);
+	ck_assert_int_eq(sa.wildcard, 0);
+	ck_assert_uint_eq(sa.len, sizeof(struct sockaddr_in));
+	units_format_sockaddr((struct sockaddr *)&sa.ss, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "127.0.0.1:8443");
+
+	ck_assert_int_eq(units_parse_sockaddr("[::1]:443", &sa, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(sa.ss.ss_family, AF_INET6);
+	units_format_sockaddr((struct sockaddr *)&sa.ss, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "[::1]:443");
+
+	ck_assert_int_eq(units_parse_sockaddr("0.0.0.0:1", &sa, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(sa.wildcard, 1);
+	ck_assert_int_eq(units_parse_sockaddr("[::]:65535", &sa, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(sa.wildcard, 1);
+
+	addr_bad("127.0.0.1", "\"127.0.0.1\" has no port (write address:port)");
+	addr_bad("127.0.0.1:", "\"127.0.0.1:\" has no port (write "
+	    "address:port)");
+	addr_bad("127.0.0.1:0", "\"127.0.0.1:0\" has an invalid port (1-65535)");
+	addr_bad("127.0.0.1:65536", "\"127.0.0.1:65536\" has an invalid port "
+	    "(1-65535)");
+	addr_bad("127.0.0.1:84a", "\"127.0.0.1:84a\" has an invalid port "
+	    "(1-65535)");
+	addr_bad("localhost:80", "\"localhost:80\" has an invalid IPv4 address "
+	    "(numeric only, no host names)");
+	addr_bad("::1:80", "\"::1:80\" is ambiguous: write IPv6 addresses as "
+	    "[addr]:port");
+	addr_bad("[::1]", "\"[::1]\" has no port (write [IPv6]:port)");
+	addr_bad("[::1]x80", "\"[::1]x80\" has no port (write [IPv6]:port)");
+	addr_bad("[::g]:80", "\"[::g]:80\" has an invalid IPv6 address");
+	addr_bad("[::1:80", "\"[::1:80\" is not an address (write "
+	    "[IPv6]:port)");
+	addr_bad("256.0.0.1:80", "\"256.0.0.1:80\" has an invalid IPv4 address "
+	    "(numeric only, no host names)");
+}
+END_TEST
+
+START_TEST(mode_parse)
+{
+	mode_t m;
+
+	ck_assert_int_eq(units_parse_mode("0660", &m, err, sizeof(err)), 0);
+	ck_assert_uint_eq(m, 0660);
+	ck_assert_int_eq(units_parse_mode("600", &m, err, sizeof(err)), 0);
+	ck_assert_uint_eq(m, 0600);
+	ck_assert_int_eq(units_parse_mode("0668", &m, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"0668\" is not a file mode (write octal, e.g. "
+	    "\"0660\")");
+	ck_assert_int_eq(units_parse_mode("1777", &m, err, sizeof(err)), -1);
+	ck_assert_int_eq(units_parse_mode("66", &m, err, sizeof(err)), -1);
+	ck_assert_int_eq(units_parse_mode("0o660", &m, err, sizeof(err)), -1);
+}
+END_TEST
+
+START_TEST(group_parse)
+{
+	gid_t g = 99;
+
+	ck_assert_int_eq(units_parse_group("root", &g, err, sizeof(err)), 0);
+	ck_assert_uint_eq(g, 0);
+	ck_assert_int_eq(units_parse_group("no-such-group-acgw", &g, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "group \"no-such-group-acgw\" does not exist");
+	ck_assert_int_eq(units_parse_group("", &g, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "empty group name");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("units");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, duration_valid);
+	tcase_add_test(tc, duration_invalid);
+	tcase_add_test(tc, duration_format_round_trip);
+	tcase_add_test(tc, size_parse);
+	tcase_add_test(tc, uint_parse);
+	tcase_add_test(tc, sockaddr_parse);
+	tcase_add_test(tc, mode_parse);
+	tcase_add_test(tc, group_parse);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
