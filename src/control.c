@@ -37,6 +37,7 @@ struct control_client {
 	struct bufferevent *bev;
 	struct control_caller who;
 	int closing;
+	int paused;		/* reading stopped until replies drain */
 	struct control_client *prev, *next;
 };
 
@@ -336,11 +337,24 @@ control_readcb(struct bufferevent *bev, void *arg)
 
 	json_init(&reply, ctl->cfg->control.max_response);
 	while (!c->closing) {
+		struct evbuffer *out = bufferevent_get_output(bev);
 		struct evbuffer_ptr eol;
 		size_t eol_len = 0;
 		char msg[128];
 		char *line;
 
+		/*
+		 * A client that sends requests but does not read the replies
+		 * must not make us buffer without end: stop reading until
+		 * its replies have been written (control_writecb resumes).
+		 */
+		if (evbuffer_get_length(out) > ctl->cfg->control.max_response) {
+			c->paused = 1;
+			bufferevent_disable(bev, EV_READ);
+			log_debug("control: uid %ld reads its replies slowly; "
+			    "pausing its requests", (long)c->who.uid);
+			break;
+		}
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if (eol.pos == -1) {
 			if (evbuffer_get_length(in) <= max)
@@ -381,8 +395,16 @@ control_writecb(struct bufferevent *bev, void *arg)
 {
 	struct control_client *c = arg;
 
-	if (c->closing)
+	if (c->closing) {
 		control_client_free(c);
+		return;
+	}
+	if (c->paused) {
+		/* Output drained: take up the requests already received. */
+		c->paused = 0;
+		bufferevent_enable(bev, EV_READ);
+		control_readcb(bev, c);
+	}
 }
 
 static void

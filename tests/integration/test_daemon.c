@@ -326,6 +326,60 @@ START_TEST(bad_requests)
 }
 END_TEST
 
+/* A client that sends much and reads late loses nothing (backpressure). */
+START_TEST(slow_reader)
+{
+	struct daemon d;
+	enum { N = 3000 };
+	char *reply;
+	int fd, got = 0;
+	size_t off = 0, len;
+	char *burst;
+
+	daemon_setup(&d);
+	tl_write(d.cfg, "log:\n  level: debug\ncontrol:\n  socket: %s\n"
+	    "  max_response: 64KiB\n", d.sock);
+	daemon_start(&d);
+	len = (size_t)N * 7;
+	burst = malloc(len);
+	for (int i = 0; i < N; i++)
+		memcpy(burst + (size_t)i * 7, "status\n", 7);
+	fd = tl_connect(d.sock);
+	/* Write everything first (the daemon pauses reading meanwhile)... */
+	while (off < len) {
+		struct pollfd p = { fd, POLLOUT | POLLIN, 0 };
+		ssize_t w;
+
+		ck_assert_int_gt(poll(&p, 1, 10000), 0);
+		if (!(p.revents & POLLOUT)) {
+			/* Our send buffer is full: read one reply to move on. */
+			reply = tl_readline(fd, 5000);
+			ck_assert_ptr_nonnull(reply);
+			ck_assert_ptr_nonnull(strstr(reply, "\"ok\":true"));
+			free(reply);
+			got++;
+			continue;
+		}
+		w = write(fd, burst + off, len - off);
+		ck_assert_int_gt(w, 0);
+		off += (size_t)w;
+	}
+	/* ... then every request still gets its reply, in order. */
+	while (got < N) {
+		reply = tl_readline(fd, 5000);
+		ck_assert_msg(reply != NULL, "reply %d of %d missing", got + 1, N);
+		ck_assert_ptr_nonnull(strstr(reply, "\"ok\":true"));
+		free(reply);
+		got++;
+	}
+	close(fd);
+	free(burst);
+	ck_assert_msg(tl_wait_file_contains(d.log, "reads its replies slowly; "
+	    "pausing its requests", 1), "backpressure was not exercised");
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(stale_and_live_sockets)
 {
 	struct daemon d;
@@ -518,6 +572,7 @@ main(void)
 	tcase_add_test(tc, reload_good_and_broken);
 	tcase_add_test(tc, reload_moves_socket);
 	tcase_add_test(tc, bad_requests);
+	tcase_add_test(tc, slow_reader);
 	tcase_add_test(tc, stale_and_live_sockets);
 	tcase_add_test(tc, not_a_socket);
 	tcase_add_test(tc, check_mode);
