@@ -563,11 +563,8 @@ int
 main(void)
 {
 	Suite *s = suite_create("daemon");
-	TCase *tc = tcase_create("smoke");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "smoke", 60);
 
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, status_and_stop);
 	tcase_add_test(tc, reload_good_and_broken);
 	tcase_add_test(tc, reload_moves_socket);
@@ -578,10 +575,5 @@ main(void)
 	tcase_add_test(tc, check_mode);
 	tcase_add_test(tc, detached_start);
 	tcase_add_test(tc, watchdog_keepalive);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run_suite(s);
 }

@@ -176,25 +176,17 @@ int
 main(void)
 {
 	Suite *s = suite_create("roles");
-	TCase *tc = tcase_create("uids");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "uids", 60);
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "SKIP: switching to uid 65534 needs root\n");
 		return 77;
 	}
-	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, socket_permissions);
 	tcase_add_test(tc, reader);
 	tcase_add_test(tc, operator);
 	tcase_add_test(tc, socket_group_only);
 	tcase_add_test(tc, no_group);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run_suite(s);
 }

@@ -26,6 +26,31 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A test case added to s; the caller adds its tests. */
+static inline TCase *
+tl_tcase(Suite *s, const char *name, int timeout_s)
+{
+	TCase *tc = tcase_create(name);
+
+	if (timeout_s > 0)
+		tcase_set_timeout(tc, timeout_s);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+/* Runs every test in s; the exit status for main(). */
+static inline int
+tl_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 static inline long
 tl_now_ms(void)
 {

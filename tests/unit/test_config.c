@@ -410,9 +410,7 @@ int
 main(void)
 {
 	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "core", 0);
 
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, values);
@@ -428,10 +426,5 @@ main(void)
 	tcase_add_test(tc, files);
 	tcase_add_test(tc, sha256_of_file);
 	tcase_add_test(tc, man_page_documents_every_key);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run_suite(s);
 }

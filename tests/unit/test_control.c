@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/testlib.h"
 #include "acgw/control.h"
 
 static char err[CONTROL_ERR_MAX];
@@ -258,19 +259,12 @@ int
 main(void)
 {
 	Suite *s = suite_create("control");
-	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "core", 0);
 
 	tcase_add_test(tc, parse_words);
 	tcase_add_test(tc, parse_errors);
 	tcase_add_test(tc, roles);
 	tcase_add_test(tc, execute);
 	tcase_add_test(tc, help_lists_role_commands);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/testlib.h"
 #include "acgw/json.h"
 
 START_TEST(writer_structure)
@@ -174,9 +175,7 @@ int
 main(void)
 {
 	Suite *s = suite_create("json");
-	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "core", 0);
 
 	tcase_add_test(tc, writer_structure);
 	tcase_add_test(tc, writer_escaping);
@@ -185,10 +184,5 @@ main(void)
 	tcase_add_test(tc, reader_values);
 	tcase_add_test(tc, reader_errors);
 	tcase_add_test(tc, round_trip);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run_suite(s);
 }

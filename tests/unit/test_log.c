@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/testlib.h"
 #include "acgw/log.h"
 
 /* Runs fn with stderr sent to a file and returns what it wrote. */
@@ -106,17 +107,10 @@ int
 main(void)
 {
 	Suite *s = suite_create("log");
-	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "core", 0);
 
 	tcase_add_test(tc, format_and_levels);
 	tcase_add_test(tc, journal_prefix);
 	tcase_add_test(tc, level_names);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run_suite(s);
 }

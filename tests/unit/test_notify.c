@@ -132,18 +132,11 @@ int
 main(void)
 {
 	Suite *s = suite_create("notify");
-	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "core", 0);
 
 	tcase_add_test(tc, path_socket);
 	tcase_add_test(tc, abstract_socket);
 	tcase_add_test(tc, watchdog_env);
 	tcase_add_test(tc, bad_socket_path);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run_suite(s);
 }

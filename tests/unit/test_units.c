@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/testlib.h"
 #include "acgw/units.h"
 
 static char err[UNITS_ERR_MAX];
@@ -231,9 +232,7 @@ int
 main(void)
 {
 	Suite *s = suite_create("units");
-	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "core", 0);
 
 	tcase_add_test(tc, duration_valid);
 	tcase_add_test(tc, duration_invalid);
@@ -243,10 +242,5 @@ main(void)
 	tcase_add_test(tc, sockaddr_parse);
 	tcase_add_test(tc, mode_parse);
 	tcase_add_test(tc, group_parse);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run_suite(s);
 }
