@@ -310,7 +310,8 @@ acgwd_detach(int *ready_fd)
 {
 	int p[2];
 	pid_t pid;
-	char c;
+	char c = 0;
+	ssize_t r;
 
 	if (pipe2(p, O_CLOEXEC) == -1)
 		fatal("pipe");
@@ -318,10 +319,10 @@ acgwd_detach(int *ready_fd)
 		fatal("fork");
 	if (pid > 0) {
 		close(p[1]);
-		while (read(p[0], &c, 1) == -1 && errno == EINTR)
+		while ((r = read(p[0], &c, 1)) == -1 && errno == EINTR)
 			;
 		/* EOF without a byte: the child failed and said why. */
-		_exit(c == 'r' ? 0 : 1);
+		_exit(r == 1 && c == 'r' ? 0 : 1);
 	}
 	close(p[0]);
 	if (setsid() == -1)

@@ -58,6 +58,8 @@ static const struct config_key config_table[] = {
 	    65536, 64ULL << 20, "4MiB", NULL },
 	{ "control.max_clients", CONFIG_UINT, OFF(control.max_clients), 1,
 	    4096, "64", NULL },
+	{ "control.max_clients_per_uid", CONFIG_UINT,
+	    OFF(control.max_clients_per_uid), 1, 4096, "8", NULL },
 	{ "control.idle_timeout", CONFIG_DURATION,
 	    OFF(control.idle_timeout_ms), 1000, 86400000, "5m", NULL },
 
@@ -127,7 +129,8 @@ struct loadctx {
 	size_t len;
 	struct config_errors *errs;
 	size_t nodes;
-	size_t lines[CONFIG_NKEYS], cols[CONFIG_NKEYS];	/* where each key was set */
+	size_t lines[CONFIG_NKEYS];	/* where each key was written */
+	size_t vlines[CONFIG_NKEYS], vcols[CONFIG_NKEYS];	/* and its value */
 	int seen[CONFIG_NKEYS];
 };
 
@@ -680,7 +683,8 @@ config_apply_key(struct loadctx *ctx, struct config *cfg, const char *path,
 	}
 	ctx->seen[idx] = 1;
 	ctx->lines[idx] = key->line;
-	ctx->cols[idx] = val->col;
+	ctx->vlines[idx] = val->line;
+	ctx->vcols[idx] = val->col;
 	if (k->unsupported != NULL) {
 		config_err(ctx, key->line, key->col, path, "%s",
 		    k->unsupported);
@@ -743,7 +747,7 @@ config_walk(struct loadctx *ctx, struct config *cfg,
 	}
 }
 
-/* Where the setting path was written (0, 0 if it took its default). */
+/* Where the value of path was written (0, 0 if it took its default). */
 static void
 config_where(const struct loadctx *ctx, const char *path, size_t *line,
     size_t *col)
@@ -752,8 +756,8 @@ config_where(const struct loadctx *ctx, const char *path, size_t *line,
 
 	*line = *col = 0;
 	if (config_lookup(path, &idx) != NULL && ctx->seen[idx]) {
-		*line = ctx->lines[idx];
-		*col = ctx->cols[idx];
+		*line = ctx->vlines[idx];
+		*col = ctx->vcols[idx];
 	}
 }
 

@@ -38,6 +38,7 @@ struct control_client {
 	struct control_caller who;
 	int closing;
 	int paused;		/* reading stopped until replies drain */
+	int eof;		/* the client closed its side */
 	struct control_client *prev, *next;
 };
 
@@ -402,8 +403,11 @@ control_writecb(struct bufferevent *bev, void *arg)
 	if (c->paused) {
 		/* Output drained: take up the requests already received. */
 		c->paused = 0;
-		bufferevent_enable(bev, EV_READ);
+		if (!c->eof)
+			bufferevent_enable(bev, EV_READ);
 		control_readcb(bev, c);
+		if (c->eof && !c->paused && !c->closing)
+			control_client_close(c);
 	}
 }
 
@@ -412,21 +416,41 @@ control_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct control_client *c = arg;
 
+	if (what & BEV_EVENT_EOF) {
+		/*
+		 * The client has said all it will say (e.g. a script that
+		 * shut down its write side): answer what is complete, let
+		 * the replies drain, then close.
+		 */
+		c->eof = 1;
+		if (!c->paused)
+			control_readcb(bev, c);
+		if (!c->paused && !c->closing)
+			control_client_close(c);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT)
 		log_debug("control: closing idle client (uid %ld, pid %ld)",
 		    (long)c->who.uid, (long)c->who.pid);
 	else if (what & BEV_EVENT_ERROR)
 		log_debug("control: client uid %ld: %s", (long)c->who.uid,
 		    strerror(EVUTIL_SOCKET_ERROR()));
-	/* EOF, error or timeout: nothing more will be read or written. */
+	/* Error or timeout: nothing more can be written. */
 	control_client_free(c);
 }
 
+/*
+ * Who is calling, and with which role. SO_PEERGROUPS answers ERANGE with
+ * the size it needs when the caller has many groups; ask again with that
+ * much room rather than deciding on a partial list.
+ */
 static int
-control_peer_creds(int fd, struct control_caller *who)
+control_peer_role(int fd, const struct config *cfg, struct control_caller *who)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	gid_t *groups = NULL;
+	socklen_t glen = 64 * sizeof(gid_t);
 
 	memset(who, 0, sizeof(*who));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
@@ -434,15 +458,41 @@ control_peer_creds(int fd, struct control_caller *who)
 	who->uid = cred.uid;
 	who->gid = cred.gid;
 	who->pid = cred.pid;
-	len = sizeof(who->groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, who->groups, &len) == 0)
-		who->ngroups = len / sizeof(gid_t);
-	else if (errno == ERANGE)
-		/* More groups than we keep: use the first ones only. */
-		who->ngroups = sizeof(who->groups) / sizeof(gid_t);
-	else
-		who->ngroups = 0;
+	for (int tries = 0; tries < 4; tries++) {
+		gid_t *g = realloc(groups, glen ? glen : sizeof(gid_t));
+
+		if (g == NULL)
+			goto fail;
+		groups = g;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups,
+		    &glen) == 0)
+			break;
+		if (errno != ERANGE)
+			goto fail;
+		/* glen now holds the size the kernel needs. */
+	}
+	who->groups = groups;
+	who->ngroups = glen / sizeof(gid_t);
+	who->role = control_role_for(cfg, geteuid(), who);
+	free(groups);
+	who->groups = NULL;
+	who->ngroups = 0;
 	return 0;
+fail:
+	free(groups);
+	return -1;
+}
+
+/* Connections of this uid now (the new one included). */
+static size_t
+control_clients_of(const struct control *ctl, uid_t uid)
+{
+	size_t n = 0;
+
+	for (const struct control_client *c = ctl->clients; c; c = c->next)
+		if (c->who.uid == uid)
+			n++;
+	return n;
 }
 
 static void
@@ -479,13 +529,12 @@ control_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	    1000;
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 
-	if (control_peer_creds(fd, &c->who) != 0) {
-		log_warn("control: SO_PEERCRED");
+	if (control_peer_role(fd, ctl->cfg, &c->who) != 0) {
+		log_warn("control: cannot identify the caller");
 		control_client_error(c, "cannot identify the caller");
 		control_client_close(c);
 		return;
 	}
-	c->who.role = control_role_for(ctl->cfg, geteuid(), &c->who);
 	if (c->who.role == CONTROL_ROLE_NONE) {
 		log_warnx("control: refused uid %ld (pid %ld): not in "
 		    "control.readers or control.operators", (long)c->who.uid,
@@ -497,7 +546,26 @@ control_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 		control_client_close(c);
 		return;
 	}
-	if (ctl->nclients > ctl->cfg->control.max_clients) {
+	/*
+	 * Each uid gets its own share, so one reader cannot lock everybody
+	 * out; operators are not held to the total, so an incident never
+	 * finds the socket full.
+	 */
+	if (control_clients_of(ctl, c->who.uid) >
+	    ctl->cfg->control.max_clients_per_uid) {
+		log_warnx("control: refused uid %ld: already %llu connections "
+		    "(control.max_clients_per_uid)", (long)c->who.uid,
+		    (unsigned long long)ctl->cfg->control.max_clients_per_uid);
+		snprintf(msg, sizeof(msg), "too many control connections for "
+		    "uid %ld (%llu); close some and try again",
+		    (long)c->who.uid,
+		    (unsigned long long)ctl->cfg->control.max_clients_per_uid);
+		control_client_error(c, msg);
+		control_client_close(c);
+		return;
+	}
+	if (c->who.role != CONTROL_ROLE_OPERATOR &&
+	    ctl->nclients > ctl->cfg->control.max_clients) {
 		log_warnx("control: refused uid %ld: already %zu clients "
 		    "(control.max_clients)", (long)c->who.uid,
 		    ctl->nclients - 1);
@@ -714,15 +782,46 @@ fail:
 	return NULL;
 }
 
+/* Is acgwd in group gid (so that it may chown a file it owns to it)? */
+static int
+control_in_group(gid_t gid)
+{
+	gid_t groups[256];
+	int n;
+
+	if (geteuid() == 0 || getegid() == gid)
+		return 1;
+	n = getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups);
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
 int
 control_prepare(struct control *ctl, const struct config *newcfg, char *err,
     size_t errlen)
 {
+	const struct config_group *g = &newcfg->control.group;
+	struct stat st;
+
 	control_abort(ctl);
 	if (ctl->cur.lev == NULL ||
-	    strcmp(ctl->cur.path, newcfg->control.socket) == 0)
-		return 0;	/* same socket: permissions change at commit */
-	return control_listen(ctl, newcfg, &ctl->pending, err, errlen);
+	    strcmp(ctl->cur.path, newcfg->control.socket) != 0)
+		return ctl->cur.lev == NULL ? 0 :
+		    control_listen(ctl, newcfg, &ctl->pending, err, errlen);
+	/*
+	 * Same socket: its group and mode change at commit, which must not
+	 * fail, so refuse here what the kernel would refuse there.
+	 */
+	if (g->name != NULL && stat(ctl->cur.path, &st) == 0 &&
+	    st.st_gid != g->gid && !control_in_group(g->gid)) {
+		snprintf(err, errlen, "control.group %s: acgwd (uid %ld) is not "
+		    "a member, so it cannot give %s to it", g->name,
+		    (long)geteuid(), ctl->cur.path);
+		return -1;
+	}
+	return 0;
 }
 
 void

@@ -315,20 +315,34 @@ int
 units_parse_group(const char *s, gid_t *gid, char *err, size_t errlen)
 {
 	struct group grp, *res = NULL;
-	char buf[16384];
+	size_t cap = 16384;
+	char *buf = NULL;
 	int rc;
 
 	if (*s == '\0')
-		return units_fail(err, errlen, "empty group name%s", "");
-	rc = getgrnam_r(s, &grp, buf, sizeof(buf), &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot look up group \"%s\": %s", s,
-		    strerror(rc));
-		return -1;
+		return units_fail(err, errlen, "empty group name");
+	/* Groups with many members need more room: grow until it fits. */
+	for (;;) {
+		char *nb = realloc(buf, cap);
+
+		if (nb == NULL) {
+			free(buf);
+			return units_fail(err, errlen, "out of memory");
+		}
+		buf = nb;
+		rc = getgrnam_r(s, &grp, buf, cap, &res);
+		if (rc != ERANGE || cap >= (16u << 20))
+			break;
+		cap *= 2;
 	}
+	if (rc == 0 && res != NULL)
+		*gid = grp.gr_gid;
+	free(buf);
+	if (rc != 0)
+		return units_fail(err, errlen, "cannot look up group \"%s\": %s",
+		    s, strerror(rc));
 	if (res == NULL)
 		return units_fail(err, errlen, "group \"%s\" does not exist",
 		    s);
-	*gid = grp.gr_gid;
 	return 0;
 }

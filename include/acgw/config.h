@@ -60,6 +60,7 @@ struct config {
 		uint64_t max_line;
 		uint64_t max_response;
 		uint64_t max_clients;
+		uint64_t max_clients_per_uid;
 		uint64_t idle_timeout_ms;
 	} control;
 

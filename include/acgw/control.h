@@ -30,7 +30,9 @@ struct control_caller {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	gid_t groups[64];	/* supplementary groups, as the kernel saw them */
+	/* Supplementary groups as the kernel saw them; only while the role is
+	 * decided (NULL afterwards). */
+	const gid_t *groups;
 	size_t ngroups;
 	enum control_role role;
 };

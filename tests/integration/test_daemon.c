@@ -380,6 +380,31 @@ START_TEST(slow_reader)
 }
 END_TEST
 
+/* A client that shuts down its write side still gets every reply. */
+START_TEST(half_close)
+{
+	struct daemon d;
+	enum { N = 500 };
+	char *reply;
+	int fd, got = 0;
+
+	daemon_setup(&d);
+	daemon_start(&d);
+	fd = tl_connect(d.sock);
+	for (int i = 0; i < N; i++)
+		ck_assert(write(fd, "status\n", 7) == 7);
+	ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+	while ((reply = tl_readline(fd, 5000)) != NULL) {
+		ck_assert_ptr_nonnull(strstr(reply, "\"ok\":true"));
+		free(reply);
+		got++;
+	}
+	ck_assert_int_eq(got, N);
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(stale_and_live_sockets)
 {
 	struct daemon d;
@@ -570,6 +595,7 @@ main(void)
 	tcase_add_test(tc, reload_moves_socket);
 	tcase_add_test(tc, bad_requests);
 	tcase_add_test(tc, slow_reader);
+	tcase_add_test(tc, half_close);
 	tcase_add_test(tc, stale_and_live_sockets);
 	tcase_add_test(tc, not_a_socket);
 	tcase_add_test(tc, check_mode);

@@ -22,7 +22,7 @@ static pid_t daemon_pid;
 static gid_t g_socket, g_reader, g_operator;
 
 struct creds {
-	gid_t groups[4];
+	gid_t groups[96];
 	int ngroups;
 };
 
@@ -74,7 +74,8 @@ setup(void)
 	notify = tl_path(dir, "notify");
 	nfd = tl_notify_listen(notify);
 	tl_write(cfg, "control:\n  socket: %s\n  group: users\n"
-	    "  readers: [audio]\n  operators: [video]\n", sock);
+	    "  readers: [audio]\n  operators: [video]\n"
+	    "  max_clients: 2\n  max_clients_per_uid: 2\n", sock);
 	argv[0] = (char *)tl_env("ACGWD");
 	argv[1] = "-f";
 	argv[2] = "-c";
@@ -157,6 +158,86 @@ START_TEST(socket_group_only)
 }
 END_TEST
 
+/* More supplementary groups than one getsockopt buffer holds. */
+START_TEST(many_groups)
+{
+	struct creds c;
+	struct tl_run r;
+
+	c.ngroups = 80;
+	for (int i = 0; i < 78; i++)
+		c.groups[i] = 20000 + (gid_t)i;	/* groups nobody configured */
+	c.groups[78] = g_socket;
+	c.groups[79] = g_reader;
+	r = ctl_as(&c, "status");
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "your_role        reader\n"));
+	tl_run_free(&r);
+}
+END_TEST
+
+/*
+ * One uid cannot take every slot (max_clients_per_uid 2), and readers
+ * filling the total (max_clients 2) do not lock out an operator.
+ */
+static void
+hold_connections(void *arg)
+{
+	int *fds = arg;
+
+	drop_to_nobody(&(struct creds){ { g_socket, g_reader }, 2 });
+	for (int i = 0; i < 2; i++)
+		fds[i] = tl_connect(sock);
+}
+
+START_TEST(connection_limits)
+{
+	struct creds c = { { g_socket, g_reader }, 2 };
+	struct tl_run r;
+	int fds[2] = { -1, -1 }, p[2];
+	pid_t holder;
+	char ok;
+
+	/* A child as nobody holds two idle connections. */
+	ck_assert_int_eq(pipe(p), 0);
+	holder = fork();
+	ck_assert(holder != -1);
+	if (holder == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		hold_connections(fds);
+		ok = fds[0] != -1 && fds[1] != -1 ? 'y' : 'n';
+		if (write(p[1], &ok, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_eq(read(p[0], &ok, 1), 1);
+	ck_assert_int_eq(ok, 'y');
+	usleep(200000);		/* let acgwd accept both */
+
+	r = ctl_as(&c, "status");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_str_eq(r.err, "acgwctl: too many control connections for "
+	    "uid 65534 (2); close some and try again\n");
+	tl_run_free(&r);
+
+	/* Root (an operator) still gets in although the total is reached. */
+	{
+		char *argv[] = { (char *)tl_env("ACGWCTL"), "-s", sock,
+		    "status", NULL };
+		r = tl_run(dir, argv, 15000);
+		ck_assert_msg(r.status == 0, "%s", r.err);
+		tl_run_free(&r);
+	}
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	close(p[0]);
+	close(p[1]);
+	ck_assert(tl_wait_file_contains(logpath, "(control.max_clients_per_uid)",
+	    1));
+}
+END_TEST
+
 START_TEST(no_group)
 {
 	struct creds c = { { 0 }, 0 };
@@ -169,6 +250,63 @@ START_TEST(no_group)
 	ck_assert_str_eq(r.err, want);
 	free(want);
 	tl_run_free(&r);
+}
+END_TEST
+
+/*
+ * acgwd running as nobody cannot give its socket to a group it is not in:
+ * a reload asking for that is refused whole, not half-applied.
+ */
+START_TEST(reload_refuses_foreign_group)
+{
+	struct creds none = { { 0 }, 0 };
+	char *d = tl_tmpdir(), *sub = tl_path(d, "run");
+	char *conf = tl_path(d, "acgwd.yaml");
+	char *s = tl_path(sub, "control.sock");
+	char *argv[] = { (char *)tl_env("ACGWD"), "-c", conf, NULL };
+	char *ctlv[] = { (char *)tl_env("ACGWCTL"), "-s", s, "reload", NULL };
+	char *want, *reply;
+	struct tl_run r;
+	struct stat st;
+	pid_t pid;
+
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	ck_assert_int_eq(chown(sub, NOBODY, NOBODY), 0);
+	tl_write(conf, "control:\n  socket: %s\n", s);
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	r = tl_run_as(d, argv, 15000, drop_to_nobody, &none);
+	ck_assert_msg(r.status == 0, "acgwd as nobody did not start: %s", r.err);
+	tl_run_free(&r);
+	reply = tl_request(s, "status");
+	pid = (pid_t)atol(strstr(reply, "\"pid\":") + 6);
+	free(reply);
+
+	tl_write(conf, "control:\n  socket: %s\n  group: users\n"
+	    "  mode: \"0640\"\n", s);
+	r = tl_run(d, ctlv, 15000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "acgwctl: control.group users: acgwd (uid "
+	    "65534) is not a member, so it cannot give %s to it\n", s) > 0);
+	ck_assert_str_eq(r.err, want);
+	free(want);
+	tl_run_free(&r);
+	/* Nothing changed: neither the group nor the mode. */
+	ck_assert_int_eq(stat(s, &st), 0);
+	ck_assert_uint_eq(st.st_gid, NOBODY);
+	ck_assert_uint_eq(st.st_mode & 0777, 0660);
+	reply = tl_request(s, "status");
+	ck_assert_ptr_nonnull(strstr(reply, "\"reload_failures\":1"));
+	free(reply);
+
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	for (int i = 0; i < 500 && kill(pid, 0) == 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(kill(pid, 0), -1);
+	tl_rmrf(d);
+	free(d);
+	free(sub);
+	free(conf);
+	free(s);
 }
 END_TEST
 
@@ -188,5 +326,9 @@ main(void)
 	tcase_add_test(tc, operator);
 	tcase_add_test(tc, socket_group_only);
 	tcase_add_test(tc, no_group);
+	tcase_add_test(tc, many_groups);
+	tcase_add_test(tc, connection_limits);
+	tc = tl_tcase(s, "unprivileged", 60);
+	tcase_add_test(tc, reload_refuses_foreign_group);
 	return tl_run_suite(s);
 }

@@ -43,6 +43,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(cfg->control.max_line, 4096);
 	ck_assert_uint_eq(cfg->control.max_response, 4u << 20);
 	ck_assert_uint_eq(cfg->control.max_clients, 64);
+	ck_assert_uint_eq(cfg->control.max_clients_per_uid, 8);
 	ck_assert_uint_eq(cfg->control.idle_timeout_ms, 300000);
 	ck_assert_uint_eq(cfg->daemon.watchdog_fraction, 3);
 	ck_assert_uint_eq(cfg->daemon.stop_timeout_ms, 10000);
@@ -190,6 +191,10 @@ START_TEST(cross_checks)
 {
 	refused("r3:\n  listen: \"0.0.0.0:8443\"\n",
 	    "acgwd.yaml:2:11: r3.listen: \"0.0.0.0:8443\" is a wildcard address; "
+	    "set r3.allow_wildcard: true to permit it");
+	/* The position is the value's, wherever it stands. */
+	refused("r3:\n  listen:\n    \"0.0.0.0:8443\"\n",
+	    "acgwd.yaml:3:5: r3.listen: \"0.0.0.0:8443\" is a wildcard address; "
 	    "set r3.allow_wildcard: true to permit it");
 	refused("r3:\n  listen: \"[::]:8443\"\n  allow_wildcard: false\n",
 	    "acgwd.yaml:2:11: r3.listen: \"[::]:8443\" is a wildcard address; "

@@ -109,13 +109,13 @@ START_TEST(roles)
 	who.gid = adm;
 	ck_assert_int_eq(control_role_for(cfg, 999, &who),
 	    CONTROL_ROLE_READER);		/* primary group */
+	gid_t groups[3] = { 4242, adm, staff };
+
 	who.gid = 12345;
-	who.groups[0] = 4242;
-	who.groups[1] = adm;
+	who.groups = groups;
 	who.ngroups = 2;
 	ck_assert_int_eq(control_role_for(cfg, 999, &who),
 	    CONTROL_ROLE_READER);		/* supplementary group */
-	who.groups[2] = staff;
 	who.ngroups = 3;
 	ck_assert_int_eq(control_role_for(cfg, 999, &who),
 	    CONTROL_ROLE_OPERATOR);		/* operator wins */
