@@ -24,14 +24,25 @@
 #include "acgw/control.h"
 #include "acgw/log.h"
 #include "acgw/notify.h"
+#include "acgw/r3.h"
+#include "acgw/tls.h"
 
 #define ACGWD_DEFAULT_CONFIG SYSCONFDIR "/acgw/acgwd.yaml"
 
 struct acgwd {
 	struct event_base *base;
 	struct config *cfg;
+	struct tls *tls;
 	const char *config_path;
 	struct control *ctl;
+	struct r3 *r3;
+	struct event *ev_expiry;
+	/* Last expiry state logged per watched file ("what path"). */
+	struct expiry_seen {
+		char key[360];
+		enum tls_expiry state;
+	} *expiry_seen;
+	size_t nexpiry_seen;
 	struct notify *notify;
 	struct event *ev_term, *ev_int, *ev_hup;
 	struct event *ev_watchdog;
@@ -120,6 +131,97 @@ acgwd_watchdog_arm(struct acgwd *d)
 	return 0;
 }
 
+/* ---- certificate and CRL expiry ------------------------------------ */
+
+static enum tls_expiry *
+acgwd_expiry_slot(struct acgwd *d, const struct tls_watch *w)
+{
+	char key[360];
+	struct expiry_seen *v;
+
+	snprintf(key, sizeof(key), "%s %s", w->what, w->path);
+	for (size_t i = 0; i < d->nexpiry_seen; i++)
+		if (strcmp(d->expiry_seen[i].key, key) == 0)
+			return &d->expiry_seen[i].state;
+	v = realloc(d->expiry_seen, (d->nexpiry_seen + 1) * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	d->expiry_seen = v;
+	v = &v[d->nexpiry_seen++];
+	snprintf(v->key, sizeof(v->key), "%s", key);
+	v->state = TLS_EXPIRY_OK;
+	return &v->state;
+}
+
+/*
+ * Logs each certificate or CRL once per threshold it crosses (warning,
+ * critical, expired), so an operator is told early and not every hour.
+ */
+static void
+acgwd_expiry_check(struct acgwd *d)
+{
+	const struct tls_watch *w;
+	time_t now = time(NULL);
+	size_t n;
+
+	w = tls_watches(d->tls, &n);
+	for (size_t i = 0; i < n; i++) {
+		enum tls_expiry st = tls_watch_state(&w[i], now,
+		    d->cfg->tls.expiry_warning_ms, d->cfg->tls.expiry_critical_ms);
+		enum tls_expiry *seen = acgwd_expiry_slot(d, &w[i]);
+		char until[32];
+
+		if (seen == NULL || st == *seen)
+			continue;
+		*seen = st;
+		if (st == TLS_EXPIRY_OK)
+			continue;
+		format_utc(w[i].until, until, sizeof(until));
+		if (w[i].is_crl)
+			log_warnx("%s %s (%s): %s: nextUpdate %s%s", w[i].what,
+			    w[i].path, w[i].subject, st == TLS_EXPIRED ?
+			    "CRL is stale" : "CRL nextUpdate is near", until,
+			    st == TLS_EXPIRED ? "; fetch a fresh CRL and reload"
+			    : "");
+		else
+			log_warnx("%s %s (%s): certificate %s: notAfter %s; "
+			    "renew it and reload", w[i].what, w[i].path,
+			    w[i].subject, tls_expiry_name(st), until);
+	}
+}
+
+static void
+acgwd_expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	acgwd_expiry_check(arg);
+}
+
+static void
+acgwd_expiry_json(struct acgwd *d, struct json_buf *j)
+{
+	const struct tls_watch *w;
+	time_t now = time(NULL);
+	size_t n;
+	char until[32];
+
+	w = tls_watches(d->tls, &n);
+	json_array_begin(j);
+	for (size_t i = 0; i < n; i++) {
+		format_utc(w[i].until, until, sizeof(until));
+		json_object_begin(j);
+		json_kv_str(j, "what", w[i].what);
+		json_kv_str(j, "kind", w[i].is_crl ? "crl" : "certificate");
+		json_kv_str(j, "until", until);
+		json_kv_int(j, "days_left", (int64_t)(w[i].until - now) / 86400);
+		json_kv_str(j, "state", tls_expiry_name(tls_watch_state(&w[i],
+		    now, d->cfg->tls.expiry_warning_ms,
+		    d->cfg->tls.expiry_critical_ms)));
+		json_kv_str(j, "path", w[i].path);
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
 /* ---- reload --------------------------------------------------------- */
 
 static int
@@ -127,6 +229,7 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 {
 	struct config_errors errs;
 	struct config *ncfg, *old;
+	struct tls *ntls, *oldtls;
 	char sha[65];
 
 	log_notice("reloading %s", d->config_path);
@@ -142,16 +245,36 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", errs.msg[0]);
 		goto fail;
 	}
-	if (control_prepare(d->ctl, ncfg, err, errlen) != 0) {
+	if ((ntls = tls_new(ncfg, err, errlen)) == NULL) {
 		log_warnx("reload failed, keeping the running configuration: "
 		    "%s", err);
 		config_free(ncfg);
 		goto fail;
 	}
+	if (control_prepare(d->ctl, ncfg, err, errlen) != 0) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", err);
+		tls_free(ntls);
+		config_free(ncfg);
+		goto fail;
+	}
+	if (r3_prepare(d->r3, ncfg, err, errlen) != 0) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", err);
+		control_abort(d->ctl);
+		tls_free(ntls);
+		config_free(ncfg);
+		goto fail;
+	}
 	/* Nothing below can fail: switch over. */
 	old = d->cfg;
+	oldtls = d->tls;
 	d->cfg = ncfg;
+	d->tls = ntls;
 	control_commit(d->ctl, ncfg);
+	r3_commit(d->r3, ncfg, ntls);
+	tls_free(oldtls);
+	acgwd_expiry_check(d);
 	log_set_level(ncfg->log.level);
 	if (acgwd_watchdog_arm(d) != 0)
 		log_warnx("cannot re-arm the watchdog timer");
@@ -208,6 +331,27 @@ acgwd_cmd_status(void *arg, const struct control_caller *who, int argc,
 		json_kv_str(j, "last_reload_error", d->last_reload_error);
 	json_kv_uint(j, "watchdog_usec", notify_watchdog_usec(d->notify));
 	json_kv_str(j, "your_role", control_role_name(who->role));
+	json_kv_str(j, "r3_listen", d->cfg->r3.listen.text ?
+	    d->cfg->r3.listen.text : "-");
+	json_kv_uint(j, "r3_sessions", r3_nsessions(d->r3));
+	json_kv_uint(j, "peers_configured", d->cfg->peers.n);
+	json_key(j, "certificates");
+	acgwd_expiry_json(d, j);
+	return 0;
+}
+
+static int
+acgwd_cmd_peers(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+
+	if (argc != 1) {
+		snprintf(err, errlen, "usage: peers");
+		return -1;
+	}
+	json_key(j, "sessions");
+	r3_sessions_json(d->r3, j);
 	return 0;
 }
 
@@ -241,15 +385,16 @@ acgwd_drain_cb(evutil_socket_t fd, short what, void *arg)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (control_nclients(d->ctl) == 0) {
+	if (control_nclients(d->ctl) == 0 && r3_nsessions(d->r3) == 0) {
 		event_base_loopbreak(d->base);
 		return;
 	}
 	if (now.tv_sec > d->stop_deadline.tv_sec ||
 	    (now.tv_sec == d->stop_deadline.tv_sec &&
 	    now.tv_nsec >= d->stop_deadline.tv_nsec)) {
-		log_warnx("stop: %zu control clients still busy after "
-		    "daemon.stop_timeout; closing them", control_nclients(d->ctl));
+		log_warnx("stop: %zu control clients and %zu R3 sessions still "
+		    "open after daemon.stop_timeout; closing them",
+		    control_nclients(d->ctl), r3_nsessions(d->r3));
 		event_base_loopbreak(d->base);
 	}
 }
@@ -266,6 +411,7 @@ acgwd_stop(struct acgwd *d, const char *why)
 	log_notice("stopping (%s)", why);
 	notify_stopping(d->notify);
 	control_shutdown(d->ctl);
+	r3_shutdown(d->r3);
 	clock_gettime(CLOCK_MONOTONIC, &d->stop_deadline);
 	d->stop_deadline.tv_sec += (time_t)(ms / 1000);
 	d->stop_deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
@@ -365,6 +511,9 @@ acgwd_register_commands(struct acgwd *d)
 		{ "reload", CONTROL_ROLE_OPERATOR, "reload",
 		    "reload the configuration (as SIGHUP does)",
 		    acgwd_cmd_reload, d },
+		{ "peers", CONTROL_ROLE_READER, "peers",
+		    "every live R3 session: peer, address, TLS, pin, counters",
+		    acgwd_cmd_peers, d },
 	};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
@@ -377,12 +526,16 @@ static void
 acgwd_free(struct acgwd *d)
 {
 	control_free(d->ctl);
+	r3_free(d->r3);
+	if (d->ev_expiry) event_free(d->ev_expiry);
+	free(d->expiry_seen);
 	if (d->ev_term) event_free(d->ev_term);
 	if (d->ev_int) event_free(d->ev_int);
 	if (d->ev_hup) event_free(d->ev_hup);
 	if (d->ev_watchdog) event_free(d->ev_watchdog);
 	if (d->ev_drain) event_free(d->ev_drain);
 	notify_close(d->notify);
+	tls_free(d->tls);
 	config_free(d->cfg);
 	if (d->base)
 		event_base_free(d->base);
@@ -396,7 +549,7 @@ main(int argc, char **argv)
 	struct config_errors errs;
 	const char *path = ACGWD_DEFAULT_CONFIG;
 	int foreground = 0, test = 0, ch, ready_fd = -1;
-	char err[CONFIG_ERR_MAX], sha[65];
+	char err[TLS_ERR_MAX], sha[65];
 
 	memset(&d, 0, sizeof(d));
 	log_init("acgwd", LOG_TARGET_STDERR, LOG_LEVEL_INFO);
@@ -425,8 +578,15 @@ main(int argc, char **argv)
 		print_config_errors(&errs);
 		return 1;
 	}
+	/* Certificates, keys, CAs and CRLs are part of the configuration. */
+	if ((d.tls = tls_new(d.cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		config_free(d.cfg);
+		return 1;
+	}
 	if (test) {
 		printf("configuration ok\n");
+		tls_free(d.tls);
 		config_free(d.cfg);
 		return 0;
 	}
@@ -444,6 +604,8 @@ main(int argc, char **argv)
 	d.notify = notify_open();
 	if ((d.ctl = control_new(d.base, d.cfg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if ((d.r3 = r3_new(d.base, d.cfg, d.tls, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if (acgwd_register_commands(&d) != 0)
 		fatalx("out of memory");
 	d.ev_term = evsignal_new(d.base, SIGTERM, acgwd_signal_cb, &d);
@@ -455,6 +617,16 @@ main(int argc, char **argv)
 		fatalx("cannot install signal handlers");
 	if (acgwd_watchdog_arm(&d) != 0)
 		fatalx("cannot arm the watchdog timer");
+	{
+		struct timeval tv = {
+			(time_t)(d.cfg->tls.expiry_check_ms / 1000), 0 };
+
+		d.ev_expiry = event_new(d.base, -1, EV_PERSIST, acgwd_expiry_cb,
+		    &d);
+		if (d.ev_expiry == NULL || event_add(d.ev_expiry, &tv) != 0)
+			fatalx("cannot arm the expiry timer");
+		acgwd_expiry_check(&d);
+	}
 
 	hex(d.cfg->sha256, sizeof(d.cfg->sha256), sha);
 	log_notice("acgwd %s started: pid %ld, config %s (sha256 %s), control "

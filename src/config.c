@@ -20,7 +20,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <yaml.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "acgw/config.h"
 
@@ -28,58 +30,140 @@
 #define CONFIG_NODES_MAX 20000
 
 #define OFF(field) offsetof(struct config, field)
+#define POFF(field) offsetof(struct config_peer, field)
+
+#define SECTION(p) { .path = p, .type = CONFIG_SECTION }
+#define LATER(p, why) { .path = p, .type = CONFIG_SECTION, .unsupported = why }
+#define KEY(p, t, f, lo, hi, d) \
+	{ .path = p, .type = t, .offset = OFF(f), .min = lo, .max = hi, .def = d }
+#define PEERKEY(p, t, f, lo, hi, d, req) \
+	{ .path = "peers[]." p, .type = t, .offset = POFF(f), .min = lo, \
+	  .max = hi, .def = d, .required = req }
+
+#define SEC(n) ((uint64_t)(n) * 1000)
+#define MIN(n) (SEC(n) * 60)
+#define HOUR(n) (MIN(n) * 60)
+#define DAY(n) (HOUR(n) * 24)
+
+/* TLS 1.2: the two suites OpenADR 2.0 mandates, after ECDHE AEAD suites. */
+#define CONFIG_DEFAULT_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+	"ECDHE-ECDSA-AES128-SHA256:AES128-SHA256"
+#define CONFIG_DEFAULT_SUITES \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+	"TLS_CHACHA20_POLY1305_SHA256"
 
 /*
  * The settings table. Sections later releases fill are listed so that a
  * config using them is refused with a reason instead of being ignored.
  */
 static const struct config_key config_table[] = {
-	{ "log", CONFIG_SECTION, 0, 0, 0, NULL, NULL },
-	{ "log.level", CONFIG_LOGLEVEL, OFF(log.level), 0, 0, "info", NULL },
+	SECTION("log"),
+	KEY("log.level", CONFIG_LOGLEVEL, log.level, 0, 0, "info"),
 
-	{ "daemon", CONFIG_SECTION, 0, 0, 0, NULL, NULL },
-	{ "daemon.watchdog_fraction", CONFIG_UINT,
-	    OFF(daemon.watchdog_fraction), 2, 10, "3", NULL },
-	{ "daemon.stop_timeout", CONFIG_DURATION, OFF(daemon.stop_timeout_ms),
-	    100, 300000, "10s", NULL },
+	SECTION("daemon"),
+	KEY("daemon.watchdog_fraction", CONFIG_UINT, daemon.watchdog_fraction,
+	    2, 10, "3"),
+	KEY("daemon.stop_timeout", CONFIG_DURATION, daemon.stop_timeout_ms,
+	    100, MIN(5), "10s"),
 
-	{ "control", CONFIG_SECTION, 0, 0, 0, NULL, NULL },
-	{ "control.socket", CONFIG_PATH, OFF(control.socket), 0, 0,
-	    CONFIG_DEFAULT_SOCKET, NULL },
-	{ "control.mode", CONFIG_MODE, OFF(control.mode), 0, 0, "0660", NULL },
-	{ "control.group", CONFIG_GROUP, OFF(control.group), 0, 0, NULL, NULL },
-	{ "control.readers", CONFIG_GROUPLIST, OFF(control.readers), 0, 64,
-	    NULL, NULL },
-	{ "control.operators", CONFIG_GROUPLIST, OFF(control.operators), 0, 64,
-	    NULL, NULL },
-	{ "control.max_line", CONFIG_SIZE, OFF(control.max_line), 256,
-	    65536, "4KiB", NULL },
-	{ "control.max_response", CONFIG_SIZE, OFF(control.max_response),
-	    65536, 64ULL << 20, "4MiB", NULL },
-	{ "control.max_clients", CONFIG_UINT, OFF(control.max_clients), 1,
-	    4096, "64", NULL },
-	{ "control.max_clients_per_uid", CONFIG_UINT,
-	    OFF(control.max_clients_per_uid), 1, 4096, "8", NULL },
-	{ "control.idle_timeout", CONFIG_DURATION,
-	    OFF(control.idle_timeout_ms), 1000, 86400000, "5m", NULL },
+	SECTION("control"),
+	KEY("control.socket", CONFIG_PATH, control.socket, 0, 0,
+	    CONFIG_DEFAULT_SOCKET),
+	KEY("control.mode", CONFIG_MODE, control.mode, 0, 0, "0660"),
+	KEY("control.group", CONFIG_GROUP, control.group, 0, 0, NULL),
+	KEY("control.readers", CONFIG_GROUPLIST, control.readers, 0, 64, NULL),
+	KEY("control.operators", CONFIG_GROUPLIST, control.operators, 0, 64,
+	    NULL),
+	KEY("control.max_line", CONFIG_SIZE, control.max_line, 256, 65536,
+	    "4KiB"),
+	KEY("control.max_response", CONFIG_SIZE, control.max_response, 65536,
+	    64ULL << 20, "4MiB"),
+	KEY("control.max_clients", CONFIG_UINT, control.max_clients, 1, 4096,
+	    "64"),
+	KEY("control.max_clients_per_uid", CONFIG_UINT,
+	    control.max_clients_per_uid, 1, 4096, "8"),
+	KEY("control.idle_timeout", CONFIG_DURATION, control.idle_timeout_ms,
+	    SEC(1), DAY(1), "5m"),
 
-	{ "r3", CONFIG_SECTION, 0, 0, 0, NULL, NULL },
-	{ "r3.listen", CONFIG_SOCKADDR, OFF(r3.listen), 0, 0, NULL, NULL },
-	{ "r3.allow_wildcard", CONFIG_BOOL, OFF(r3.allow_wildcard), 0, 0,
-	    "false", NULL },
+	SECTION("tls"),
+	{ .path = "tls.min_version", .type = CONFIG_ENUM,
+	  .offset = OFF(tls.min_version), .def = "1.2", .choices = "1.2|1.3" },
+	KEY("tls.ciphers", CONFIG_STRING, tls.ciphers, 0, 0,
+	    CONFIG_DEFAULT_CIPHERS),
+	KEY("tls.ciphersuites", CONFIG_STRING, tls.ciphersuites, 0, 0,
+	    CONFIG_DEFAULT_SUITES),
+	KEY("tls.session_cache", CONFIG_UINT, tls.session_cache, 0, 1000000,
+	    "20000"),
+	KEY("tls.session_timeout", CONFIG_DURATION, tls.session_timeout_ms,
+	    SEC(10), DAY(1), "2h"),
+	KEY("tls.expiry_warning", CONFIG_DURATION, tls.expiry_warning_ms,
+	    HOUR(1), DAY(365), "30d"),
+	KEY("tls.expiry_critical", CONFIG_DURATION, tls.expiry_critical_ms,
+	    HOUR(1), DAY(365), "7d"),
+	KEY("tls.expiry_check", CONFIG_DURATION, tls.expiry_check_ms, SEC(10),
+	    DAY(1), "1h"),
 
-	{ "tls", CONFIG_SECTION, 0, 0, 0, NULL,
-	    "not supported yet (arrives with the mTLS transport)" },
-	{ "r1", CONFIG_SECTION, 0, 0, 0, NULL,
-	    "not supported yet (arrives with the R1 relay)" },
-	{ "peers", CONFIG_SECTION, 0, 0, 0, NULL,
-	    "not supported yet (arrives with the mTLS transport)" },
-	{ "policy", CONFIG_SECTION, 0, 0, 0, NULL,
-	    "not supported yet (arrives with policy and attestation)" },
-	{ "audit", CONFIG_SECTION, 0, 0, 0, NULL,
-	    "not supported yet (arrives with the audit log)" },
-	{ "dispatch", CONFIG_SECTION, 0, 0, 0, NULL,
-	    "not supported yet (arrives with the relay)" },
+	SECTION("r3"),
+	KEY("r3.listen", CONFIG_SOCKADDR, r3.listen, 0, 0, NULL),
+	KEY("r3.allow_wildcard", CONFIG_BOOL, r3.allow_wildcard, 0, 0,
+	    "false"),
+	KEY("r3.cert", CONFIG_PATH, r3.cert, 0, 0, NULL),
+	KEY("r3.key", CONFIG_PATH, r3.key, 0, 0, NULL),
+	KEY("r3.handshake_timeout", CONFIG_DURATION, r3.handshake_timeout_ms,
+	    100, MIN(5), "10s"),
+	KEY("r3.idle_timeout", CONFIG_DURATION, r3.idle_timeout_ms, SEC(1),
+	    HOUR(24), "2m"),
+	KEY("r3.max_sessions", CONFIG_UINT, r3.max_sessions, 1, 1000000,
+	    "20000"),
+	KEY("r3.max_header_size", CONFIG_SIZE, r3.max_header_size, 1024,
+	    1024 * 1024, "8KiB"),
+	KEY("r3.max_body_size", CONFIG_SIZE, r3.max_body_size, 1024,
+	    64ULL << 20, "1MiB"),
+	KEY("r3.max_output", CONFIG_SIZE, r3.max_output, 16384, 256ULL << 20,
+	    "4MiB"),
+	KEY("r3.requests_per_second", CONFIG_UINT, r3.requests_per_second, 1,
+	    1000000, "20"),
+	KEY("r3.request_burst", CONFIG_UINT, r3.request_burst, 1, 1000000,
+	    "40"),
+
+	SECTION("r1"),
+	KEY("r1.url", CONFIG_URL, r1.url, 0, 0, NULL),
+	KEY("r1.server_name", CONFIG_STRING, r1.server_name, 0, 0, NULL),
+	KEY("r1.ca", CONFIG_PATH, r1.ca, 0, 0, NULL),
+	KEY("r1.crl", CONFIG_PATH, r1.crl, 0, 0, NULL),
+	KEY("r1.pin", CONFIG_PIN, r1.pin, 0, 0, NULL),
+	KEY("r1.cert", CONFIG_PATH, r1.cert, 0, 0, NULL),
+	KEY("r1.key", CONFIG_PATH, r1.key, 0, 0, NULL),
+	KEY("r1.source_address", CONFIG_IPADDR, r1.source_address, 0, 0,
+	    NULL),
+	KEY("r1.interface", CONFIG_NAME, r1.interface, 0, 0, NULL),
+	KEY("r1.connect_timeout", CONFIG_DURATION, r1.connect_timeout_ms,
+	    100, MIN(5), "10s"),
+	KEY("r1.timeout", CONFIG_DURATION, r1.timeout_ms, SEC(1), MIN(10),
+	    "30s"),
+	KEY("r1.poll_interval", CONFIG_DURATION, r1.poll_interval_ms, SEC(1),
+	    HOUR(1), "1m"),
+	KEY("r1.backoff_initial", CONFIG_DURATION, r1.backoff_initial_ms, 100,
+	    MIN(5), "1s"),
+	KEY("r1.backoff_max", CONFIG_DURATION, r1.backoff_max_ms, SEC(1),
+	    HOUR(1), "5m"),
+
+	{ .path = "peers", .type = CONFIG_LIST, .offset = OFF(peers),
+	  .min = 0, .max = 100000, .elem_size = sizeof(struct config_peer) },
+	PEERKEY("name", CONFIG_NAME, name, 0, 0, NULL, 1),
+	PEERKEY("ca", CONFIG_PATH, ca, 0, 0, NULL, 1),
+	PEERKEY("crl", CONFIG_PATH, crl, 0, 0, NULL, 0),
+	PEERKEY("pins", CONFIG_PINLIST, pins, 1, 64, NULL, 1),
+	PEERKEY("sources", CONFIG_CIDRLIST, sources, 1, 256, NULL, 1),
+	PEERKEY("max_sessions", CONFIG_UINT, max_sessions, 1, 100000, "4", 0),
+
+	LATER("policy", "not supported yet (arrives with policy and "
+	    "attestation)"),
+	LATER("audit", "not supported yet (arrives with the audit log)"),
+	LATER("dispatch", "not supported yet (arrives with the relay)"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_table) / sizeof(config_table[0]))
@@ -107,6 +191,14 @@ config_type_name(enum config_type type)
 	case CONFIG_GROUP: return "group";
 	case CONFIG_GROUPLIST: return "group list";
 	case CONFIG_LOGLEVEL: return "level";
+	case CONFIG_ENUM: return "choice";
+	case CONFIG_NAME: return "name";
+	case CONFIG_URL: return "url";
+	case CONFIG_PIN: return "pin";
+	case CONFIG_PINLIST: return "pin list";
+	case CONFIG_CIDRLIST: return "address block list";
+	case CONFIG_IPADDR: return "ip";
+	case CONFIG_LIST: return "list";
 	}
 	return "?";
 }
@@ -123,15 +215,20 @@ struct ynode {
 	size_t n, cap;
 };
 
+/* Which keys one mapping has set, and where. */
+struct seen {
+	int set[CONFIG_NKEYS];
+	size_t kline[CONFIG_NKEYS];		/* the key */
+	size_t vline[CONFIG_NKEYS], vcol[CONFIG_NKEYS];	/* its value */
+};
+
 struct loadctx {
 	const char *name;
 	const char *buf;	/* the text, for positions of reader errors */
 	size_t len;
 	struct config_errors *errs;
 	size_t nodes;
-	size_t lines[CONFIG_NKEYS];	/* where each key was written */
-	size_t vlines[CONFIG_NKEYS], vcols[CONFIG_NKEYS];	/* and its value */
-	int seen[CONFIG_NKEYS];
+	struct seen root;
 };
 
 static void
@@ -438,10 +535,10 @@ config_lookup(const char *path, size_t *idx)
 
 /* "control.sockt" -> " (did you mean control.socket?)" or "". */
 static void
-config_suggest(const char *path, char *buf, size_t len)
+config_suggest(const char *lookup, const char *shown, char *buf, size_t len)
 {
-	const char *dot = strrchr(path, '.');
-	size_t plen = dot ? (size_t)(dot - path) : 0;
+	const char *dot = strrchr(lookup, '.');
+	size_t plen = dot ? (size_t)(dot - lookup) : 0;
 	const char *best = NULL;
 	size_t bestd = 3;
 
@@ -451,17 +548,26 @@ config_suggest(const char *path, char *buf, size_t len)
 		const char *cdot = strrchr(cand, '.');
 		size_t clen = cdot ? (size_t)(cdot - cand) : 0;
 
-		if (clen != plen || strncmp(cand, path, plen) != 0)
+		if (clen != plen || strncmp(cand, lookup, plen) != 0)
 			continue;
-		size_t d = edit_distance(path, cand);
+		size_t d = edit_distance(lookup, cand);
 		if (d < bestd) {
 			bestd = d;
 			best = cand;
 		}
 	}
-	if (best != NULL)
+	if (best == NULL)
+		return;
+	/* Suggest in the user's terms: "peers[2].name", not "peers[].name". */
+	const char *shown_dot = strrchr(shown, '.');
+	if (plen > 0 && shown_dot != NULL)
+		snprintf(buf, len, " (did you mean %.*s%s?)",
+		    (int)(shown_dot - shown), shown, best + plen);
+	else
 		snprintf(buf, len, " (did you mean %s?)", best);
 }
+
+/* ---- value conversion ---------------------------------------------- */
 
 static void
 grouplist_free(struct config_grouplist *gl)
@@ -473,98 +579,253 @@ grouplist_free(struct config_grouplist *gl)
 	gl->n = 0;
 }
 
-/* Converts one scalar text into the field; err gets the reason. */
-static int
-config_set_scalar(struct config *cfg, const struct config_key *k,
-    const char *text, char *err, size_t errlen)
+static void
+url_free(struct config_url *u)
 {
-	void *field = (char *)cfg + k->offset;
+	free(u->text);
+	free(u->host);
+	free(u->path);
+	memset(u, 0, sizeof(*u));
+}
+
+static int
+config_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+config_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+config_strdup(char **dst, const char *src, char *err, size_t errlen)
+{
+	char *s = strdup(src);
+
+	if (s == NULL)
+		return config_fail(err, errlen, "out of memory");
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int
+config_parse_name(const char *s, char *err, size_t errlen)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return config_fail(err, errlen, "\"%s\" is not a name (1 to 64 "
+		    "of A-Z a-z 0-9 . _ -)", s);
+	for (const char *p = s; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		    *p == '-'))
+			return config_fail(err, errlen, "\"%s\" is not a name "
+			    "(1 to 64 of A-Z a-z 0-9 . _ -)", s);
+	return 0;
+}
+
+/* "https://host[:port][/prefix]" with a name, IPv4 or [IPv6] host. */
+static int
+config_parse_url(const char *s, struct config_url *u, char *err,
+    size_t errlen)
+{
+	const char *h, *end, *p;
+	struct config_url nu;
+	uint64_t port = 443;
+	char portbuf[8];
+
+	memset(&nu, 0, sizeof(nu));
+	if (strncmp(s, "https://", 8) != 0)
+		return config_fail(err, errlen, "\"%s\" is not an https:// URL",
+		    s);
+	h = s + 8;
+	if (*h == '[') {
+		if ((end = strchr(h, ']')) == NULL)
+			return config_fail(err, errlen, "\"%s\" has an "
+			    "unterminated [IPv6] host", s);
+		nu.host = strndup(h + 1, (size_t)(end - h - 1));
+		p = end + 1;
+	} else {
+		end = h + strcspn(h, ":/");
+		nu.host = strndup(h, (size_t)(end - h));
+		p = end;
+	}
+	if (nu.host == NULL)
+		return config_fail(err, errlen, "out of memory");
+	if (nu.host[0] == '\0' || strpbrk(nu.host, " @?#") != NULL) {
+		free(nu.host);
+		return config_fail(err, errlen, "\"%s\" has no usable host", s);
+	}
+	if (*p == ':') {
+		size_t n = strcspn(p + 1, "/");
+
+		if (n == 0 || n >= sizeof(portbuf))
+			goto badport;
+		memcpy(portbuf, p + 1, n);
+		portbuf[n] = '\0';
+		if (units_parse_uint(portbuf, &port, err, errlen) != 0 ||
+		    port == 0 || port > 65535)
+			goto badport;
+		p += 1 + n;
+	}
+	if (*p != '\0' && *p != '/') {
+		free(nu.host);
+		return config_fail(err, errlen, "\"%s\" is not host[:port][/path]",
+		    s);
+	}
+	if (strpbrk(p, "?# ") != NULL) {
+		free(nu.host);
+		return config_fail(err, errlen, "\"%s\": no query, fragment or "
+		    "spaces in the path", s);
+	}
+	nu.path = strdup(p);
+	nu.text = strdup(s);
+	if (nu.path == NULL || nu.text == NULL) {
+		url_free(&nu);
+		return config_fail(err, errlen, "out of memory");
+	}
+	/* "/prefix/" and "/prefix" mean the same base. */
+	size_t pl = strlen(nu.path);
+	while (pl > 0 && nu.path[pl - 1] == '/')
+		nu.path[--pl] = '\0';
+	nu.port = (uint16_t)port;
+	url_free(u);
+	*u = nu;
+	return 0;
+badport:
+	free(nu.host);
+	return config_fail(err, errlen, "\"%s\" has an invalid port (1-65535)",
+	    s);
+}
+
+static int
+config_parse_enum(const struct config_key *k, const char *text, int *out,
+    char *err, size_t errlen)
+{
+	const char *p = k->choices;
+	int idx = 0;
+
+	while (p != NULL && *p != '\0') {
+		size_t n = strcspn(p, "|");
+
+		if (strlen(text) == n && strncmp(p, text, n) == 0) {
+			*out = idx;
+			return 0;
+		}
+		idx++;
+		p += n;
+		if (*p == '|')
+			p++;
+	}
+	return config_fail(err, errlen, "\"%s\" is not one of %s", text,
+	    k->choices);
+}
+
+static int
+config_check_range(const struct config_key *k, const char *text, uint64_t v,
+    char *err, size_t errlen)
+{
 	char lo[32], hi[32];
+
+	if (v >= k->min && v <= k->max)
+		return 0;
+	switch (k->type) {
+	case CONFIG_DURATION:
+		units_format_duration(k->min, lo, sizeof(lo));
+		units_format_duration(k->max, hi, sizeof(hi));
+		return config_fail(err, errlen, "\"%s\" is out of range (%s..%s)",
+		    text, lo, hi);
+	case CONFIG_SIZE:
+		units_format_size(k->min, lo, sizeof(lo));
+		units_format_size(k->max, hi, sizeof(hi));
+		return config_fail(err, errlen, "\"%s\" is out of range (%s..%s)",
+		    text, lo, hi);
+	default:
+		return config_fail(err, errlen, "%s is out of range (%llu..%llu)",
+		    text, (unsigned long long)k->min,
+		    (unsigned long long)k->max);
+	}
+}
+
+/* Converts one scalar text into the field at base + k->offset. */
+static int
+config_set_scalar(void *base, const struct config_key *k, const char *text,
+    char *err, size_t errlen)
+{
+	void *field = (char *)base + k->offset;
 	uint64_t v;
 
 	switch (k->type) {
 	case CONFIG_STRING:
-	case CONFIG_PATH: {
-		char *s;
-
-		if (*text == '\0') {
-			snprintf(err, errlen, "must not be empty");
+		if (*text == '\0')
+			return config_fail(err, errlen, "must not be empty");
+		return config_strdup(field, text, err, errlen);
+	case CONFIG_PATH:
+		if (*text == '\0')
+			return config_fail(err, errlen, "must not be empty");
+		if (text[0] != '/')
+			return config_fail(err, errlen, "\"%s\" is not an "
+			    "absolute path", text);
+		return config_strdup(field, text, err, errlen);
+	case CONFIG_NAME:
+		if (config_parse_name(text, err, errlen) != 0)
 			return -1;
-		}
-		if (k->type == CONFIG_PATH && text[0] != '/') {
-			snprintf(err, errlen, "\"%s\" is not an absolute path",
-			    text);
-			return -1;
-		}
-		if ((s = strdup(text)) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		free(*(char **)field);
-		*(char **)field = s;
-		return 0;
-	}
+		return config_strdup(field, text, err, errlen);
 	case CONFIG_BOOL:
 		if (strcmp(text, "true") == 0)
 			*(int *)field = 1;
 		else if (strcmp(text, "false") == 0)
 			*(int *)field = 0;
-		else {
-			snprintf(err, errlen,
-			    "\"%s\" is not a boolean (write true or false)",
-			    text);
-			return -1;
-		}
+		else
+			return config_fail(err, errlen, "\"%s\" is not a boolean "
+			    "(write true or false)", text);
 		return 0;
 	case CONFIG_UINT:
-		if (units_parse_uint(text, &v, err, errlen) != 0)
+		if (units_parse_uint(text, &v, err, errlen) != 0 ||
+		    config_check_range(k, text, v, err, errlen) != 0)
 			return -1;
-		if (v < k->min || v > k->max) {
-			snprintf(err, errlen, "%s is out of range (%llu..%llu)",
-			    text, (unsigned long long)k->min,
-			    (unsigned long long)k->max);
-			return -1;
-		}
 		*(uint64_t *)field = v;
 		return 0;
 	case CONFIG_DURATION:
-		if (units_parse_duration(text, &v, err, errlen) != 0)
+		if (units_parse_duration(text, &v, err, errlen) != 0 ||
+		    config_check_range(k, text, v, err, errlen) != 0)
 			return -1;
-		if (v < k->min || v > k->max) {
-			units_format_duration(k->min, lo, sizeof(lo));
-			units_format_duration(k->max, hi, sizeof(hi));
-			snprintf(err, errlen, "\"%s\" is out of range (%s..%s)",
-			    text, lo, hi);
-			return -1;
-		}
 		*(uint64_t *)field = v;
 		return 0;
 	case CONFIG_SIZE:
-		if (units_parse_size(text, &v, err, errlen) != 0)
+		if (units_parse_size(text, &v, err, errlen) != 0 ||
+		    config_check_range(k, text, v, err, errlen) != 0)
 			return -1;
-		if (v < k->min || v > k->max) {
-			units_format_size(k->min, lo, sizeof(lo));
-			units_format_size(k->max, hi, sizeof(hi));
-			snprintf(err, errlen, "\"%s\" is out of range (%s..%s)",
-			    text, lo, hi);
-			return -1;
-		}
 		*(uint64_t *)field = v;
 		return 0;
 	case CONFIG_SOCKADDR: {
 		struct config_addr *a = field;
 		struct units_sockaddr sa;
-		char *s;
 
-		if (units_parse_sockaddr(text, &sa, err, errlen) != 0)
+		if (units_parse_sockaddr(text, &sa, err, errlen) != 0 ||
+		    config_strdup(&a->text, text, err, errlen) != 0)
 			return -1;
-		if ((s = strdup(text)) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		free(a->text);
-		a->text = s;
 		a->sa = sa;
+		return 0;
+	}
+	case CONFIG_IPADDR: {
+		struct config_ipaddr *a = field;
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (units_parse_ipaddr(text, &ss, &len, err, errlen) != 0 ||
+		    config_strdup(&a->text, text, err, errlen) != 0)
+			return -1;
+		a->ss = ss;
+		a->len = len;
 		return 0;
 	}
 	case CONFIG_MODE:
@@ -572,182 +833,361 @@ config_set_scalar(struct config *cfg, const struct config_key *k,
 	case CONFIG_GROUP: {
 		struct config_group *g = field;
 		gid_t gid;
-		char *s;
 
-		if (units_parse_group(text, &gid, err, errlen) != 0)
+		if (units_parse_group(text, &gid, err, errlen) != 0 ||
+		    config_strdup(&g->name, text, err, errlen) != 0)
 			return -1;
-		if ((s = strdup(text)) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		free(g->name);
-		g->name = s;
 		g->gid = gid;
 		return 0;
 	}
 	case CONFIG_LOGLEVEL: {
 		int l = log_level_from_name(text);
 
-		if (l < 0) {
-			snprintf(err, errlen, "\"%s\" is not a log level "
+		if (l < 0)
+			return config_fail(err, errlen, "\"%s\" is not a log level "
 			    "(error, warning, notice, info, debug)", text);
-			return -1;
-		}
 		*(enum log_level *)field = (enum log_level)l;
+		return 0;
+	}
+	case CONFIG_ENUM:
+		return config_parse_enum(k, text, (int *)field, err, errlen);
+	case CONFIG_URL:
+		return config_parse_url(text, field, err, errlen);
+	case CONFIG_PIN: {
+		struct config_pin *p = field;
+		unsigned char pin[32];
+
+		if (units_parse_pin(text, pin, err, errlen) != 0)
+			return -1;
+		memcpy(p->v, pin, sizeof(pin));
+		p->set = 1;
 		return 0;
 	}
 	case CONFIG_SECTION:
 	case CONFIG_GROUPLIST:
+	case CONFIG_PINLIST:
+	case CONFIG_CIDRLIST:
+	case CONFIG_LIST:
 		break;
 	}
-	snprintf(err, errlen, "internal error: bad key type");
-	return -1;
+	return config_fail(err, errlen, "internal error: bad key type");
 }
 
-static int
-config_set_grouplist(struct loadctx *ctx, struct config *cfg,
-    const struct config_key *k, const struct ynode *val)
+/* ---- lists of scalars ---------------------------------------------- */
+
+static void
+config_free_scalar_list(enum config_type type, void *field)
 {
-	struct config_grouplist *gl =
-	    (struct config_grouplist *)((char *)cfg + k->offset);
-	struct config_grouplist nl = { NULL, 0 };
-	char err[UNITS_ERR_MAX];
+	switch (type) {
+	case CONFIG_GROUPLIST:
+		grouplist_free(field);
+		break;
+	case CONFIG_PINLIST: {
+		struct config_pinlist *l = field;
+		free(l->v);
+		l->v = NULL;
+		l->n = 0;
+		break;
+	}
+	case CONFIG_CIDRLIST: {
+		struct config_cidrlist *l = field;
+		free(l->v);
+		l->v = NULL;
+		l->n = 0;
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static const char *
+config_item_name(enum config_type type)
+{
+	switch (type) {
+	case CONFIG_GROUPLIST: return "a group name";
+	case CONFIG_PINLIST: return "a pin";
+	default: return "an address block";
+	}
+}
+
+/*
+ * A list of group names, pins or address blocks. Built aside and swapped
+ * in whole, so an error leaves the field as it was.
+ */
+static int
+config_set_scalar_list(struct loadctx *ctx, void *base,
+    const struct config_key *k, const char *path, const struct ynode *val)
+{
+	void *field = (char *)base + k->offset;
+	size_t esize = k->type == CONFIG_GROUPLIST ? sizeof(struct config_group) :
+	    k->type == CONFIG_PINLIST ? 32 : sizeof(struct units_cidr);
+	char err[CONFIG_ERR_MAX], ipath[300];
+	char *items = NULL;
+	size_t n = 0;
 
 	if (val->kind != YNODE_SEQ) {
-		config_err(ctx, val->line, val->col, k->path,
-		    "expected a list of group names, found %s",
-		    ynode_kind_name(val));
+		config_err(ctx, val->line, val->col, path, "expected a list of "
+		    "%ss, found %s", config_item_name(k->type) + (k->type ==
+		    CONFIG_CIDRLIST ? 3 : 2), ynode_kind_name(val));
 		return -1;
 	}
-	if (val->n > k->max) {
-		config_err(ctx, val->line, val->col, k->path,
-		    "more than %llu groups", (unsigned long long)k->max);
+	if (val->n < k->min || val->n > k->max) {
+		config_err(ctx, val->line, val->col, path, "needs %llu to %llu "
+		    "items, found %zu", (unsigned long long)k->min,
+		    (unsigned long long)k->max, val->n);
 		return -1;
 	}
-	if (val->n > 0 && (nl.v = calloc(val->n, sizeof(*nl.v))) == NULL) {
+	if (val->n > 0 && (items = calloc(val->n, esize)) == NULL) {
 		config_err(ctx, 0, 0, NULL, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < val->n; i++) {
-		const struct ynode *it = val->items[i];
-		char path[128];
+	for (; n < val->n; n++) {
+		const struct ynode *it = val->items[n];
+		void *slot = items + n * esize;
+		int rc = -1;
 
-		snprintf(path, sizeof(path), "%s[%zu]", k->path, i);
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, n);
 		if (it->kind != YNODE_SCALAR) {
-			config_err(ctx, it->line, it->col, path,
-			    "expected a group name, found %s",
+			config_err(ctx, it->line, it->col, ipath,
+			    "expected %s, found %s", config_item_name(k->type),
 			    ynode_kind_name(it));
 			goto fail;
 		}
-		if (units_parse_group(it->value, &nl.v[i].gid, err,
-		    sizeof(err)) != 0) {
-			config_err(ctx, it->line, it->col, path, "%s", err);
+		if (k->type == CONFIG_GROUPLIST) {
+			struct config_group *g = slot;
+
+			rc = units_parse_group(it->value, &g->gid, err,
+			    sizeof(err));
+			if (rc == 0 && (g->name = strdup(it->value)) == NULL)
+				rc = config_fail(err, sizeof(err), "out of memory");
+		} else if (k->type == CONFIG_PINLIST)
+			rc = units_parse_pin(it->value, slot, err, sizeof(err));
+		else
+			rc = units_parse_cidr(it->value, slot, err, sizeof(err));
+		if (rc != 0) {
+			config_err(ctx, it->line, it->col, ipath, "%s", err);
 			goto fail;
 		}
-		if ((nl.v[i].name = strdup(it->value)) == NULL) {
-			config_err(ctx, 0, 0, NULL, "out of memory");
-			goto fail;
-		}
-		nl.n = i + 1;
+		/* The same pin or block twice is a copy-paste slip. */
+		for (size_t j = 0; k->type != CONFIG_GROUPLIST && j < n; j++)
+			if (memcmp(items + j * esize, slot, esize) == 0) {
+				config_err(ctx, it->line, it->col, ipath,
+				    "\"%s\" is listed twice", it->value);
+				goto fail;
+			}
 	}
-	grouplist_free(gl);
-	*gl = nl;
+	config_free_scalar_list(k->type, field);
+	/* All three list structs are { pointer, count }. */
+	memcpy(field, &items, sizeof(items));
+	memcpy((char *)field + sizeof(void *), &n, sizeof(n));
 	return 0;
 fail:
-	nl.n = val->n;
-	grouplist_free(&nl);
+	if (k->type == CONFIG_GROUPLIST)
+		for (size_t j = 0; j <= n && j < val->n; j++)
+			free(((struct config_group *)(void *)items)[j].name);
+	free(items);
 	return -1;
 }
 
-static void config_walk(struct loadctx *ctx, struct config *cfg,
-    const struct ynode *map, const char *prefix);
+/* ---- walking mappings ---------------------------------------------- */
+
+static void config_walk(struct loadctx *ctx, void *base, struct seen *seen,
+    const struct ynode *map, const char *lookup, const char *shown);
+static int config_apply_defaults(struct loadctx *ctx, void *base,
+    const char *prefix);
+
+static void config_free_peer(struct config_peer *p);
+
+/* A list of mappings (peers:): each element walked with its own keys. */
+static void
+config_set_list(struct loadctx *ctx, void *base, const struct config_key *k,
+    const char *path, const struct ynode *val)
+{
+	struct config_peerlist *list = (void *)((char *)base + k->offset);
+	struct config_peer *v = NULL;
+	char lookup[300], shown[300];
+	size_t before = ctx->errs->count, n;
+
+	if (val->kind != YNODE_SEQ) {
+		config_err(ctx, val->line, val->col, path,
+		    "expected a list of mappings, found %s",
+		    ynode_kind_name(val));
+		return;
+	}
+	if (val->n > k->max) {
+		config_err(ctx, val->line, val->col, path, "more than %llu "
+		    "entries", (unsigned long long)k->max);
+		return;
+	}
+	if (val->n > 0 && (v = calloc(val->n, k->elem_size)) == NULL) {
+		config_err(ctx, 0, 0, NULL, "out of memory");
+		return;
+	}
+	snprintf(lookup, sizeof(lookup), "%s[]", path);
+	for (n = 0; n < val->n; n++) {
+		const struct ynode *it = val->items[n];
+		struct seen *s;
+
+		snprintf(shown, sizeof(shown), "%s[%zu]", path, n);
+		v[n].line = it->line;
+		v[n].col = it->col;
+		if (config_apply_defaults(ctx, &v[n], lookup) != 0)
+			break;
+		if (it->kind != YNODE_MAP) {
+			config_err(ctx, it->line, it->col, shown,
+			    "expected a mapping, found %s", ynode_kind_name(it));
+			continue;
+		}
+		if ((s = calloc(1, sizeof(*s))) == NULL) {
+			config_err(ctx, 0, 0, NULL, "out of memory");
+			break;
+		}
+		config_walk(ctx, &v[n], s, it, lookup, shown);
+		for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+			const struct config_key *ek = &config_table[i];
+			size_t pl = strlen(lookup);
+
+			if (ek->required && !s->set[i] &&
+			    strncmp(ek->path, lookup, pl) == 0 &&
+			    ek->path[pl] == '.')
+				config_err(ctx, it->line, it->col, shown,
+				    "missing required key \"%s\"",
+				    ek->path + pl + 1);
+		}
+		free(s);
+	}
+	if (ctx->errs->count != before) {
+		for (size_t i = 0; i < val->n; i++)
+			config_free_peer(&v[i]);
+		free(v);
+		return;
+	}
+	list->v = v;
+	list->n = val->n;
+}
 
 static void
-config_apply_key(struct loadctx *ctx, struct config *cfg, const char *path,
-    const struct ynode *key, const struct ynode *val)
+config_apply_key(struct loadctx *ctx, void *base, struct seen *seen,
+    const char *lookup, const char *shown, const struct ynode *key,
+    const struct ynode *val)
 {
 	const struct config_key *k;
 	char err[CONFIG_ERR_MAX];
 	size_t idx;
 
-	if ((k = config_lookup(path, &idx)) == NULL) {
-		config_suggest(path, err, sizeof(err));
-		config_err(ctx, key->line, key->col, path, "unknown key%s",
+	if ((k = config_lookup(lookup, &idx)) == NULL) {
+		config_suggest(lookup, shown, err, sizeof(err));
+		config_err(ctx, key->line, key->col, shown, "unknown key%s",
 		    err);
 		return;
 	}
-	if (ctx->seen[idx]) {
-		config_err(ctx, key->line, key->col, path,
-		    "duplicate key (first set at line %zu)", ctx->lines[idx]);
+	if (seen->set[idx]) {
+		config_err(ctx, key->line, key->col, shown,
+		    "duplicate key (first set at line %zu)", seen->kline[idx]);
 		return;
 	}
-	ctx->seen[idx] = 1;
-	ctx->lines[idx] = key->line;
-	ctx->vlines[idx] = val->line;
-	ctx->vcols[idx] = val->col;
+	seen->set[idx] = 1;
+	seen->kline[idx] = key->line;
+	seen->vline[idx] = val->line;
+	seen->vcol[idx] = val->col;
 	if (k->unsupported != NULL) {
-		config_err(ctx, key->line, key->col, path, "%s",
+		config_err(ctx, key->line, key->col, shown, "%s",
 		    k->unsupported);
 		return;
 	}
-	if (k->type == CONFIG_SECTION) {
+	switch (k->type) {
+	case CONFIG_SECTION:
 		if (val->kind == YNODE_SCALAR && val->value[0] == '\0')
 			return;		/* "section:" with nothing in it */
 		if (val->kind != YNODE_MAP) {
-			config_err(ctx, val->line, val->col, path,
+			config_err(ctx, val->line, val->col, shown,
 			    "expected a mapping, found %s", ynode_kind_name(val));
 			return;
 		}
-		config_walk(ctx, cfg, val, path);
+		config_walk(ctx, base, seen, val, lookup, shown);
 		return;
-	}
-	if (k->type == CONFIG_GROUPLIST) {
-		config_set_grouplist(ctx, cfg, k, val);
+	case CONFIG_LIST:
+		config_set_list(ctx, base, k, shown, val);
 		return;
+	case CONFIG_GROUPLIST:
+	case CONFIG_PINLIST:
+	case CONFIG_CIDRLIST:
+		config_set_scalar_list(ctx, base, k, shown, val);
+		return;
+	default:
+		break;
 	}
 	if (val->kind != YNODE_SCALAR) {
-		config_err(ctx, val->line, val->col, path,
+		config_err(ctx, val->line, val->col, shown,
 		    "expected a %s, found %s", config_type_name(k->type),
 		    ynode_kind_name(val));
 		return;
 	}
-	if (config_set_scalar(cfg, k, val->value, err, sizeof(err)) != 0)
-		config_err(ctx, val->line, val->col, path, "%s", err);
+	if (config_set_scalar(base, k, val->value, err, sizeof(err)) != 0)
+		config_err(ctx, val->line, val->col, shown, "%s", err);
 }
 
 static void
-config_walk(struct loadctx *ctx, struct config *cfg,
-    const struct ynode *map, const char *prefix)
+config_walk(struct loadctx *ctx, void *base, struct seen *seen,
+    const struct ynode *map, const char *lookup, const char *shown)
 {
 	for (size_t i = 0; i + 1 < map->n; i += 2) {
 		const struct ynode *key = map->items[i];
 		const struct ynode *val = map->items[i + 1];
-		char path[256];
+		char lpath[256], spath[256];
 
 		if (key->kind != YNODE_SCALAR) {
 			config_err(ctx, key->line, key->col,
-			    prefix[0] ? prefix : "(top level)",
+			    shown[0] ? shown : "(top level)",
 			    "keys must be plain names, found %s",
 			    ynode_kind_name(key));
 			continue;
 		}
-		if (snprintf(path, sizeof(path), "%s%s%s", prefix,
-		    prefix[0] ? "." : "", key->value) >= (int)sizeof(path)) {
-			config_err(ctx, key->line, key->col, prefix,
+		if (snprintf(lpath, sizeof(lpath), "%s%s%s", lookup,
+		    lookup[0] ? "." : "", key->value) >= (int)sizeof(lpath) ||
+		    snprintf(spath, sizeof(spath), "%s%s%s", shown,
+		    shown[0] ? "." : "", key->value) >= (int)sizeof(spath)) {
+			config_err(ctx, key->line, key->col, shown,
 			    "key name too long");
 			continue;
 		}
-		/* A key path must not smuggle a dot into a nested lookup. */
-		if (strchr(key->value, '.') != NULL || key->value[0] == '\0') {
-			config_err(ctx, key->line, key->col, path,
+		/* A key must not smuggle a dot or brackets into the lookup. */
+		if (key->value[0] == '\0' || strpbrk(key->value, ".[]") != NULL) {
+			config_err(ctx, key->line, key->col, spath,
 			    "unknown key");
 			continue;
 		}
-		config_apply_key(ctx, cfg, path, key, val);
+		config_apply_key(ctx, base, seen, lpath, spath, key, val);
 	}
 }
 
-/* Where the value of path was written (0, 0 if it took its default). */
+/* Defaults of the keys directly under prefix ("" for top-level keys). */
+static int
+config_apply_defaults(struct loadctx *ctx, void *base, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	char err[CONFIG_ERR_MAX];
+
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		const struct config_key *k = &config_table[i];
+		int inside = pl == 0 ? strchr(k->path, '[') == NULL :
+		    strncmp(k->path, prefix, pl) == 0 && k->path[pl] == '.';
+
+		if (!inside || k->def == NULL || k->type == CONFIG_SECTION)
+			continue;
+		if (config_set_scalar(base, k, k->def, err, sizeof(err)) != 0) {
+			config_err(ctx, 0, 0, NULL,
+			    "internal error: default of %s: %s", k->path, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- checks across keys -------------------------------------------- */
+
+/* Where the value of a top-level key was written (0, 0: its default). */
 static void
 config_where(const struct loadctx *ctx, const char *path, size_t *line,
     size_t *col)
@@ -755,16 +1195,48 @@ config_where(const struct loadctx *ctx, const char *path, size_t *line,
 	size_t idx;
 
 	*line = *col = 0;
-	if (config_lookup(path, &idx) != NULL && ctx->seen[idx]) {
-		*line = ctx->vlines[idx];
-		*col = ctx->vcols[idx];
+	if (config_lookup(path, &idx) != NULL && ctx->root.set[idx]) {
+		*line = ctx->root.vline[idx];
+		*col = ctx->root.vcol[idx];
 	}
+}
+
+static void
+config_require(struct loadctx *ctx, const char *needed_by, const char *key,
+    int present)
+{
+	size_t line, col;
+
+	if (present)
+		return;
+	config_where(ctx, needed_by, &line, &col);
+	config_err(ctx, line, col, needed_by, "is set, so %s is required too",
+	    key);
+}
+
+static int
+config_cipher_check(const char *list, int suites, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	int ok;
+
+	if (ctx == NULL)
+		return config_fail(err, errlen, "OpenSSL: cannot create context");
+	ok = suites ? SSL_CTX_set_ciphersuites(ctx, list) :
+	    SSL_CTX_set_cipher_list(ctx, list);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	if (!ok)
+		return config_fail(err, errlen, "OpenSSL knows none of the %s in "
+		    "\"%s\"", suites ? "TLS 1.3 suites" : "TLS 1.2 ciphers", list);
+	return 0;
 }
 
 /* Checks that involve more than one key, or the environment. */
 static void
 config_check(struct loadctx *ctx, struct config *cfg)
 {
+	char err[CONFIG_ERR_MAX];
 	size_t line, col;
 
 	if (cfg->r3.listen.text != NULL && cfg->r3.listen.sa.wildcard &&
@@ -788,25 +1260,71 @@ config_check(struct loadctx *ctx, struct config *cfg)
 		    "0%03o gives every local user access; use control.group "
 		    "and control.readers instead", (unsigned)cfg->control.mode);
 	}
+	if (config_cipher_check(cfg->tls.ciphers, 0, err, sizeof(err)) != 0) {
+		config_where(ctx, "tls.ciphers", &line, &col);
+		config_err(ctx, line, col, "tls.ciphers", "%s", err);
+	}
+	if (config_cipher_check(cfg->tls.ciphersuites, 1, err,
+	    sizeof(err)) != 0) {
+		config_where(ctx, "tls.ciphersuites", &line, &col);
+		config_err(ctx, line, col, "tls.ciphersuites", "%s", err);
+	}
+	if (cfg->tls.expiry_critical_ms > cfg->tls.expiry_warning_ms) {
+		config_where(ctx, "tls.expiry_critical", &line, &col);
+		config_err(ctx, line, col, "tls.expiry_critical",
+		    "must not be longer than tls.expiry_warning");
+	}
+	if (cfg->r1.backoff_initial_ms > cfg->r1.backoff_max_ms) {
+		config_where(ctx, "r1.backoff_initial", &line, &col);
+		config_err(ctx, line, col, "r1.backoff_initial",
+		    "must not be longer than r1.backoff_max");
+	}
+	if (cfg->r3.request_burst < cfg->r3.requests_per_second) {
+		config_where(ctx, "r3.request_burst", &line, &col);
+		config_err(ctx, line, col, "r3.request_burst",
+		    "must be at least r3.requests_per_second");
+	}
+	if (cfg->r3.listen.text != NULL) {
+		config_require(ctx, "r3.listen", "r3.cert", cfg->r3.cert != NULL);
+		config_require(ctx, "r3.listen", "r3.key", cfg->r3.key != NULL);
+	}
+	if (cfg->r1.url.text != NULL) {
+		config_require(ctx, "r1.url", "r1.ca", cfg->r1.ca != NULL);
+		config_require(ctx, "r1.url", "r1.cert", cfg->r1.cert != NULL);
+		config_require(ctx, "r1.url", "r1.key", cfg->r1.key != NULL);
+	}
+	for (size_t i = 0; i < cfg->peers.n; i++)
+		for (size_t j = 0; j < i; j++) {
+			const struct config_peer *p = &cfg->peers.v[i];
+
+			if (strcmp(p->name, cfg->peers.v[j].name) == 0)
+				config_err(ctx, p->line, p->col, "peers",
+				    "[%zu]: name \"%s\" is already used by "
+				    "peers[%zu]", i, p->name, j);
+			for (size_t a = 0; a < p->pins.n; a++)
+				for (size_t b = 0; b < cfg->peers.v[j].pins.n;
+				    b++)
+					if (memcmp(p->pins.v[a],
+					    cfg->peers.v[j].pins.v[b], 32) == 0)
+						config_err(ctx, p->line, p->col,
+						    "peers", "[%zu]: pins[%zu] is "
+						    "also a pin of peers[%zu] "
+						    "(\"%s\"); a key identifies "
+						    "one peer", i, a, j,
+						    cfg->peers.v[j].name);
+		}
 }
 
-static int
-config_defaults(struct loadctx *ctx, struct config *cfg)
+/* ---- public -------------------------------------------------------- */
+
+static void
+config_free_peer(struct config_peer *p)
 {
-	char err[CONFIG_ERR_MAX];
-
-	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
-		const struct config_key *k = &config_table[i];
-
-		if (k->def == NULL || k->type == CONFIG_SECTION)
-			continue;
-		if (config_set_scalar(cfg, k, k->def, err, sizeof(err)) != 0) {
-			config_err(ctx, 0, 0, NULL,
-			    "internal error: default of %s: %s", k->path, err);
-			return -1;
-		}
-	}
-	return 0;
+	free(p->name);
+	free(p->ca);
+	free(p->crl);
+	free(p->pins.v);
+	free(p->sources.v);
 }
 
 void
@@ -815,11 +1333,27 @@ config_free(struct config *cfg)
 	if (cfg == NULL)
 		return;
 	free(cfg->path);
+	free(cfg->key_pos);
 	free(cfg->control.socket);
 	free(cfg->control.group.name);
 	grouplist_free(&cfg->control.readers);
 	grouplist_free(&cfg->control.operators);
+	free(cfg->tls.ciphers);
+	free(cfg->tls.ciphersuites);
 	free(cfg->r3.listen.text);
+	free(cfg->r3.cert);
+	free(cfg->r3.key);
+	url_free(&cfg->r1.url);
+	free(cfg->r1.server_name);
+	free(cfg->r1.ca);
+	free(cfg->r1.crl);
+	free(cfg->r1.cert);
+	free(cfg->r1.key);
+	free(cfg->r1.source_address.text);
+	free(cfg->r1.interface);
+	for (size_t i = 0; i < cfg->peers.n; i++)
+		config_free_peer(&cfg->peers.v[i]);
+	free(cfg->peers.v);
 	free(cfg);
 }
 
@@ -832,56 +1366,98 @@ config_grouplist_has(const struct config_grouplist *list, gid_t gid)
 	return 0;
 }
 
+const struct config_peer *
+config_peer_find(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->peers.n; i++)
+		if (strcmp(cfg->peers.v[i].name, name) == 0)
+			return &cfg->peers.v[i];
+	return NULL;
+}
+
+void
+config_locate(const struct config *cfg, const char *path, long peer,
+    char *buf, size_t len)
+{
+	size_t idx, line = 0, col = 0;
+
+	if (peer >= 0 && (size_t)peer < cfg->peers.n) {
+		snprintf(buf, len, "%s:%zu:%zu: peers[%ld].%s", cfg->path,
+		    cfg->peers.v[peer].line, cfg->peers.v[peer].col, peer,
+		    path);
+		return;
+	}
+	if (config_lookup(path, &idx) != NULL && cfg->key_pos != NULL) {
+		line = cfg->key_pos[2 * idx];
+		col = cfg->key_pos[2 * idx + 1];
+	}
+	if (line != 0)
+		snprintf(buf, len, "%s:%zu:%zu: %s", cfg->path, line, col, path);
+	else
+		snprintf(buf, len, "%s: %s", cfg->path, path);
+}
+
 struct config *
 config_load_buffer(const char *name, const char *buf, size_t len,
     struct config_errors *errs)
 {
-	struct loadctx ctx;
+	struct loadctx *ctx;
 	struct ynode *root = NULL;
-	struct config *cfg;
+	struct config *cfg = NULL;
 
 	memset(errs, 0, sizeof(*errs));
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.name = name;
-	ctx.errs = errs;
-	ctx.buf = buf;
-	ctx.len = len;
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
+		errs->count = 1;
+		snprintf(errs->msg[0], CONFIG_ERR_MAX, "%s: out of memory", name);
+		return NULL;
+	}
+	ctx->name = name;
+	ctx->errs = errs;
+	ctx->buf = buf;
+	ctx->len = len;
 
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
-	    (cfg->path = strdup(name)) == NULL) {
-		config_err(&ctx, 0, 0, NULL, "out of memory");
+	    (cfg->path = strdup(name)) == NULL ||
+	    (cfg->key_pos = calloc(2 * CONFIG_NKEYS, sizeof(size_t))) == NULL) {
+		config_err(ctx, 0, 0, NULL, "out of memory");
 		goto fail;
 	}
 	if (EVP_Digest(buf, len, cfg->sha256, NULL, EVP_sha256(), NULL) != 1) {
-		config_err(&ctx, 0, 0, NULL, "cannot compute SHA-256");
+		config_err(ctx, 0, 0, NULL, "cannot compute SHA-256");
 		goto fail;
 	}
-	if (config_defaults(&ctx, cfg) != 0)
+	if (config_apply_defaults(ctx, cfg, "") != 0)
 		goto fail;
 	if (memchr(buf, '\0', len) != NULL) {
-		config_err(&ctx, 0, 0, NULL, "file contains a NUL byte");
+		config_err(ctx, 0, 0, NULL, "file contains a NUL byte");
 		goto fail;
 	}
-	if (ynode_load(&ctx, buf, len, &root) != 0)
+	if (ynode_load(ctx, buf, len, &root) != 0)
 		goto fail;
 	if (root != NULL) {
 		if (root->kind != YNODE_MAP) {
-			config_err(&ctx, root->line, root->col, "(top level)",
+			config_err(ctx, root->line, root->col, "(top level)",
 			    "expected a mapping of sections, found %s",
 			    ynode_kind_name(root));
 			goto fail;
 		}
-		config_walk(&ctx, cfg, root, "");
+		config_walk(ctx, cfg, &ctx->root, root, "", "");
 	}
 	if (errs->count == 0)
-		config_check(&ctx, cfg);
+		config_check(ctx, cfg);
 	if (errs->count != 0)
 		goto fail;
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		cfg->key_pos[2 * i] = ctx->root.vline[i];
+		cfg->key_pos[2 * i + 1] = ctx->root.vcol[i];
+	}
 	ynode_free(root);
+	free(ctx);
 	return cfg;
 fail:
 	ynode_free(root);
 	config_free(cfg);
+	free(ctx);
 	return NULL;
 }
 

@@ -291,6 +291,150 @@ units_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 int
+units_parse_ipaddr(const char *s, struct sockaddr_storage *ss,
+    socklen_t *len, char *err, size_t errlen)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return units_fail(err, errlen, "\"%s\" is not a numeric IPv4 or IPv6 "
+	    "address", s);
+}
+
+int
+units_parse_cidr(const char *s, struct units_cidr *out, char *err,
+    size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t hlen = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned max;
+	uint64_t prefix;
+
+	memset(out, 0, sizeof(*out));
+	if (hlen >= sizeof(host))
+		return units_fail(err, errlen, "\"%s\" is not an address block "
+		    "(e.g. 192.0.2.0/24, ::1/128)", s);
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else
+		return units_fail(err, errlen, "\"%s\" is not an address block "
+		    "(e.g. 192.0.2.0/24, ::1/128)", s);
+	prefix = max;
+	if (slash != NULL) {
+		const char *p = slash + 1;
+
+		if (units_digits(&p, &prefix) != 0 || *p != '\0' ||
+		    prefix > max)
+			return units_fail(err, errlen, "\"%s\" has an invalid "
+			    "prefix length (0-%u)", s, max);
+	}
+	out->prefix = (unsigned)prefix;
+	/* Host bits set mean a typo more often than intent: refuse. */
+	for (unsigned bit = out->prefix; bit < max; bit++)
+		if (out->addr[bit / 8] & (0x80 >> (bit % 8)))
+			return units_fail(err, errlen, "\"%s\" has host bits set "
+			    "beyond /%u", s, out->prefix);
+	return 0;
+}
+
+int
+units_cidr_match(const struct units_cidr *c, const struct sockaddr *sa)
+{
+	const unsigned char *a;
+	unsigned char mapped[4];
+	int family = sa->sa_family;
+
+	if (family == AF_INET)
+		a = (const unsigned char *)
+		    &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (family == AF_INET6) {
+		const struct in6_addr *in6 =
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		a = in6->s6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(in6)) {
+			memcpy(mapped, in6->s6_addr + 12, 4);
+			a = mapped;
+			family = AF_INET;
+		}
+	} else
+		return 0;
+	if (family != c->family)
+		return 0;
+	for (unsigned bit = 0; bit < c->prefix; bit++) {
+		unsigned char m = (unsigned char)(0x80 >> (bit % 8));
+		if ((a[bit / 8] & m) != (c->addr[bit / 8] & m))
+			return 0;
+	}
+	return 1;
+}
+
+int
+units_parse_pin(const char *s, unsigned char pin[32], char *err,
+    size_t errlen)
+{
+	size_t n = 0;
+
+	for (const char *p = s; *p != '\0'; p++) {
+		int v;
+
+		if (*p == ':')
+			continue;
+		if (*p >= '0' && *p <= '9')
+			v = *p - '0';
+		else if (*p >= 'a' && *p <= 'f')
+			v = *p - 'a' + 10;
+		else if (*p >= 'A' && *p <= 'F')
+			v = *p - 'A' + 10;
+		else
+			return units_fail(err, errlen, "\"%s\" is not a SHA-256 "
+			    "pin (64 hex digits)", s);
+		if (n == 64)
+			return units_fail(err, errlen, "\"%s\" is not a SHA-256 "
+			    "pin (64 hex digits)", s);
+		if (n % 2 == 0)
+			pin[n / 2] = (unsigned char)(v << 4);
+		else
+			pin[n / 2] |= (unsigned char)v;
+		n++;
+	}
+	if (n != 64)
+		return units_fail(err, errlen, "\"%s\" is not a SHA-256 pin "
+		    "(64 hex digits)", s);
+	return 0;
+}
+
+void
+units_format_pin(const unsigned char pin[32], char out[65])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i] = digits[pin[i] >> 4];
+		out[2 * i + 1] = digits[pin[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+int
 units_parse_mode(const char *s, mode_t *mode, char *err, size_t errlen)
 {
 	unsigned v = 0;

@@ -43,9 +43,64 @@ struct config_grouplist {
 	size_t n;
 };
 
+/* A list of SHA-256 pins. */
+struct config_pinlist {
+	unsigned char (*v)[32];
+	size_t n;
+};
+
+/* A list of address blocks. */
+struct config_cidrlist {
+	struct units_cidr *v;
+	size_t n;
+};
+
+/* An https URL: "https://host[:port][/prefix]". */
+struct config_url {
+	char *text;		/* NULL if unset */
+	char *host;		/* name or numeric address, without brackets */
+	uint16_t port;		/* 443 unless given */
+	char *path;		/* "" or "/prefix" without a trailing slash */
+};
+
+/* An optional SHA-256 pin. */
+struct config_pin {
+	int set;
+	unsigned char v[32];
+};
+
+/* An optional numeric address without port. */
+struct config_ipaddr {
+	char *text;		/* NULL if unset */
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* One resource aggregator allowed on R3 (peers: list). */
+struct config_peer {
+	char *name;
+	char *ca;		/* CA certificate(s) its client certificates chain to */
+	char *crl;		/* that CA's CRL, or NULL */
+	struct config_pinlist pins;
+	struct config_cidrlist sources;
+	uint64_t max_sessions;
+	size_t line, col;	/* where this element starts in the file */
+};
+
+struct config_peerlist {
+	struct config_peer *v;
+	size_t n;
+};
+
+enum config_tls_version {
+	CONFIG_TLS_1_2 = 0,
+	CONFIG_TLS_1_3,
+};
+
 struct config {
 	char *path;
 	unsigned char sha256[32];	/* of the file as read */
+	size_t *key_pos;	/* line, col of each table key's value (0: default) */
 
 	struct {
 		enum log_level level;
@@ -70,9 +125,49 @@ struct config {
 	} daemon;
 
 	struct {
+		enum config_tls_version min_version;
+		char *ciphers;		/* TLS 1.2 cipher list */
+		char *ciphersuites;	/* TLS 1.3 suites */
+		uint64_t session_cache;	/* entries; 0: no resumption */
+		uint64_t session_timeout_ms;
+		uint64_t expiry_warning_ms;
+		uint64_t expiry_critical_ms;
+		uint64_t expiry_check_ms;
+	} tls;
+
+	struct {
 		struct config_addr listen;
 		int allow_wildcard;
+		char *cert;
+		char *key;
+		uint64_t handshake_timeout_ms;
+		uint64_t idle_timeout_ms;
+		uint64_t max_sessions;
+		uint64_t max_header_size;
+		uint64_t max_body_size;
+		uint64_t max_output;
+		uint64_t requests_per_second;
+		uint64_t request_burst;
 	} r3;
+
+	struct {
+		struct config_url url;
+		char *server_name;	/* NULL: the URL's host */
+		char *ca;
+		char *crl;
+		struct config_pin pin;
+		char *cert;
+		char *key;
+		struct config_ipaddr source_address;
+		char *interface;
+		uint64_t connect_timeout_ms;
+		uint64_t timeout_ms;
+		uint64_t poll_interval_ms;
+		uint64_t backoff_initial_ms;
+		uint64_t backoff_max_ms;
+	} r1;
+
+	struct config_peerlist peers;
 };
 
 enum config_type {
@@ -88,6 +183,14 @@ enum config_type {
 	CONFIG_GROUP,
 	CONFIG_GROUPLIST,
 	CONFIG_LOGLEVEL,
+	CONFIG_ENUM,		/* one of key->choices, stored as an int index */
+	CONFIG_NAME,		/* [A-Za-z0-9._-]{1,64} */
+	CONFIG_URL,
+	CONFIG_PIN,
+	CONFIG_PINLIST,
+	CONFIG_CIDRLIST,
+	CONFIG_IPADDR,
+	CONFIG_LIST,		/* a list of mappings, described by "path[]." keys */
 };
 
 /* One row of the settings table. */
@@ -98,6 +201,9 @@ struct config_key {
 	uint64_t min, max;	/* bounds for UINT, DURATION (ms), SIZE */
 	const char *def;	/* default, written as a user would; NULL: unset */
 	const char *unsupported; /* non-NULL: refused with this reason */
+	const char *choices;	/* ENUM: "a|b|c" */
+	size_t elem_size;	/* LIST: size of one element */
+	int required;		/* must be written (inside LIST elements) */
 };
 
 /*
@@ -117,6 +223,18 @@ const struct config_key *config_keys(size_t *n);
 
 /* Human name of a type, as acgwd.yaml(5) uses it. */
 const char *config_type_name(enum config_type type);
+
+/*
+ * "file:line:col: path" for errors found after loading (a file that
+ * path names cannot be read, ...). path is a top-level key such as
+ * "r3.key"; peer is an index into cfg->peers, or -1.
+ */
+void config_locate(const struct config *cfg, const char *path, long peer,
+    char *buf, size_t len);
+
+/* The peer of that name, or NULL. */
+const struct config_peer *config_peer_find(const struct config *cfg,
+    const char *name);
 
 /* Is gid one of the groups in list? */
 int config_grouplist_has(const struct config_grouplist *list, gid_t gid);

@@ -44,6 +44,27 @@ void units_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len);
 /* Octal permission bits "0660" (at most 0777). */
 int units_parse_mode(const char *s, mode_t *mode, char *err, size_t errlen);
 
+/* A numeric IP address without port: "192.0.2.1", "2001:db8::1". */
+int units_parse_ipaddr(const char *s, struct sockaddr_storage *ss,
+    socklen_t *len, char *err, size_t errlen);
+
+/* An address block: "192.0.2.0/24", "::1/128", or one address. */
+struct units_cidr {
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16];	/* network part, host bits zero */
+	unsigned prefix;
+};
+int units_parse_cidr(const char *s, struct units_cidr *out, char *err,
+    size_t errlen);
+/* Is the address in sa inside the block? (IPv4-mapped IPv6 counts as IPv4.) */
+int units_cidr_match(const struct units_cidr *c, const struct sockaddr *sa);
+
+/* A SHA-256 pin: 64 hex digits, upper or lower case, colons allowed. */
+int units_parse_pin(const char *s, unsigned char pin[32], char *err,
+    size_t errlen);
+/* Lower-case hex without separators (65 bytes with the NUL). */
+void units_format_pin(const unsigned char pin[32], char out[65]);
+
 /* Existing group name -> gid. */
 int units_parse_group(const char *s, gid_t *gid, char *err, size_t errlen);
 

@@ -1,0 +1,60 @@
+/*
+ * r3 — the downstream edge: the mTLS listener resource aggregators
+ * connect to, evhttp on bufferevent_openssl.
+ *
+ * Admission happens in the handshake: chain, expiry and CRL (OpenSSL,
+ * with tls_verify_reason), then the peer table (pin, CA, source address,
+ * per-peer session limit). Every refusal is logged with the address and
+ * the precise reason. Admitted sessions get rate limits, an output cap
+ * and an idle timeout; a reload re-checks every live session.
+ */
+#ifndef ACGW_R3_H
+#define ACGW_R3_H
+
+#include <stddef.h>
+
+#include "acgw/config.h"
+#include "acgw/json.h"
+#include "acgw/tls.h"
+
+struct event_base;
+struct evhttp_request;
+struct r3;
+
+/*
+ * A request from an admitted peer. The handler answers with
+ * evhttp_send_reply() before returning.
+ */
+typedef void (*r3_handler)(void *arg, const char *peer,
+    struct evhttp_request *req);
+
+struct r3 *r3_new(struct event_base *base, const struct config *cfg,
+    const struct tls *tls, char *err, size_t errlen);
+void r3_free(struct r3 *r3);
+
+/* Serve path (exact match) with handler. */
+int r3_route(struct r3 *r3, const char *path, r3_handler fn, void *arg);
+
+/*
+ * Reload: r3_prepare binds a new listener if r3.listen changed (nothing
+ * visible changes); r3_commit switches to the new config and tls for
+ * new handshakes and closes live sessions whose peer is no longer
+ * allowed; r3_abort drops what prepare made.
+ */
+int r3_prepare(struct r3 *r3, const struct config *cfg, char *err,
+    size_t errlen);
+void r3_commit(struct r3 *r3, const struct config *cfg,
+    const struct tls *tls);
+void r3_abort(struct r3 *r3);
+
+/* Stop listening and close every session (close_notify first). */
+void r3_shutdown(struct r3 *r3);
+
+/* Closes every session of peer; returns how many. */
+size_t r3_close_peer(struct r3 *r3, const char *peer, const char *why);
+
+/* Live sessions as a JSON array value (acgwctl peers). */
+void r3_sessions_json(const struct r3 *r3, struct json_buf *j);
+size_t r3_nsessions(const struct r3 *r3);
+
+#endif

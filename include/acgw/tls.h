@@ -1,0 +1,125 @@
+/*
+ * tls — OpenSSL 3 contexts, certificate stores, revocation, peer identity
+ * and key-file hygiene for R1 (client) and R3 (server).
+ *
+ * A struct tls is built whole from one configuration and never changed;
+ * a reload builds a new one and the edges switch to it for new
+ * handshakes, so a broken reload changes nothing. Live SSL objects keep
+ * their own reference to the SSL_CTX they were made from.
+ */
+#ifndef ACGW_TLS_H
+#define ACGW_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "acgw/config.h"
+
+#define TLS_ERR_MAX 768
+
+/* What a peer certificate says about who holds it. */
+struct tls_identity {
+	unsigned char spki_sha256[32];
+	unsigned char cert_sha256[32];
+	char pin[65];			/* hex of spki_sha256 */
+	char openadr_fp[30];		/* last 10 bytes of cert_sha256, "AB:CD:.." */
+	char subject_cn[128];
+	char sans[512];			/* "DNS:a, IP:127.0.0.1, URI:..." */
+	char issuer[256];		/* one-line issuer name */
+	time_t not_before, not_after;
+};
+
+int tls_identity_from_cert(X509 *cert, struct tls_identity *id);
+
+/* Why a verification failed, in the words the logs use. */
+const char *tls_verify_reason(int x509_error);
+
+/*
+ * Why a handshake failed, from the OpenSSL error queue and the alert we
+ * sent or received: "no certificate", "protocol version", "no shared
+ * cipher", "peer dropped", ... Drains the queue.
+ */
+const char *tls_handshake_reason(unsigned long err);
+/* The same for one error code, leaving the queue alone. */
+const char *tls_error_reason(unsigned long err);
+
+/* One certificate or CRL acgwd watches for expiry. */
+struct tls_watch {
+	char what[96];		/* "r3.cert", "peers[0].ca", "r1.crl", ... */
+	char path[256];
+	int is_crl;
+	time_t until;		/* notAfter, or the CRL's nextUpdate */
+	char subject[128];
+};
+
+struct tls;
+
+/*
+ * Loads every certificate, key, CA and CRL the configuration names,
+ * checks key-file ownership and permissions, and builds the contexts.
+ * On failure: NULL and an error naming the config key and the file.
+ */
+struct tls *tls_new(const struct config *cfg, char *err, size_t errlen);
+void tls_free(struct tls *t);
+
+/* The R3 server context (NULL without r3.listen) and R1 client context. */
+SSL_CTX *tls_server_ctx(const struct tls *t);
+SSL_CTX *tls_client_ctx(const struct tls *t);
+
+/*
+ * Which configured peer this verified client certificate belongs to:
+ * its pin must be among the peer's pins and the chain must end at the
+ * peer's CA. NULL and a reason ("unknown pin", "pin belongs to ra1 but
+ * the chain ends at another CA") otherwise.
+ */
+const struct config_peer *tls_match_peer(const struct tls *t,
+    const struct tls_identity *id, STACK_OF(X509) *chain,
+    const char **reason);
+
+/* Is the address allowed for this peer (peers[].sources)? */
+int tls_source_allowed(const struct config_peer *peer,
+    const struct sockaddr *sa);
+
+/*
+ * Verifies a peer chain again against this (newer) tls: used after a
+ * reload to find live sessions whose certificate is now revoked or
+ * whose CA is gone. 0 if still good, else -1 and a reason.
+ */
+int tls_reverify(const struct tls *t, X509 *cert, STACK_OF(X509) *chain,
+    const char **reason);
+
+/*
+ * May this X509 error be overlooked? Only "unable to get CRL" for an
+ * issuer that has no CRL configured.
+ */
+int tls_crl_optional(const struct tls *t, X509_STORE_CTX *x);
+
+/* Every watched certificate and CRL with its expiry. */
+const struct tls_watch *tls_watches(const struct tls *t, size_t *n);
+
+enum tls_expiry {
+	TLS_EXPIRY_OK = 0,
+	TLS_EXPIRY_WARNING,	/* within tls.expiry_warning */
+	TLS_EXPIRY_CRITICAL,	/* within tls.expiry_critical */
+	TLS_EXPIRED,		/* certificate expired, or CRL past nextUpdate */
+};
+enum tls_expiry tls_watch_state(const struct tls_watch *w, time_t now,
+    uint64_t warning_ms, uint64_t critical_ms);
+const char *tls_expiry_name(enum tls_expiry e);
+
+/*
+ * A private key file must belong to acgwd's user (or root) and be
+ * readable by nobody else, as ssh insists for its keys.
+ */
+int tls_check_key_file(const char *what, const char *path, char *err,
+    size_t errlen);
+
+/* SSL ex_data slot for the edges' per-connection state. */
+int tls_conn_index(void);
+
+#endif

@@ -1,0 +1,868 @@
+/*
+ * r3 — mTLS listener for the resource aggregators.
+ *
+ * Choice (see the libevent 2.1.12 + OpenSSL 3 pitfalls in the mTLS
+ * issue): evhttp over bufferevent_openssl, with these deliberate
+ * workarounds rather than our own TLS driver:
+ *  - every bufferevent is made with BEV_OPT_DEFER_CALLBACKS, so the
+ *    event callback never runs before the bytes read reach the input;
+ *  - no read high-watermarks anywhere (they strand decrypted bytes);
+ *  - each session's output is capped (r3.max_output): a peer that does
+ *    not read is dropped, since bufferevent_write never refuses data;
+ *  - we close sessions ourselves with SSL_shutdown (close_notify) before
+ *    the bufferevent goes, as freeing one sends nothing;
+ *  - the thread's OpenSSL error queue is cleared before each handshake
+ *    step we look at and drained after, so a stale error never colours
+ *    another connection's SSL_get_error;
+ *  - an unexpected EOF (SSL_R_UNEXPECTED_EOF_WHILE_READING in OpenSSL 3)
+ *    is reported as "peer dropped", and SSL_OP_IGNORE_UNEXPECTED_EOF is
+ *    not set (a truncation must stay visible).
+ * Admission is decided inside the handshake (verify callback), so a
+ * refused client gets a TLS alert, not an HTTP error. Sessions resumed
+ * from the cache skip the verify callback; they are checked the same way
+ * right after the handshake and closed if they fail.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include <openssl/err.h>
+
+#include "acgw/log.h"
+#include "acgw/r3.h"
+#include "acgw/units.h"
+
+enum conn_state {
+	CONN_HANDSHAKE = 0,
+	CONN_ADMITTED,
+	CONN_CLOSING,
+};
+
+struct r3_conn {
+	struct r3 *r3;			/* NULL once r3 is gone */
+	struct bufferevent *bev;
+	SSL *ssl;
+	enum conn_state state;
+	struct sockaddr_storage addr;
+	char addrtext[64];
+	char peer[65];			/* configured peer name, once known */
+	struct tls_identity id;
+	int have_id;
+	const char *refusal;		/* why the handshake was refused */
+	char refusal_buf[400];
+	struct event *timer;		/* handshake timeout, then checks */
+	time_t since;
+	struct timespec last_active;	/* for telling idle timeouts apart */
+	uint64_t requests;
+	int peer_closed;		/* the peer sent close_notify */
+	struct r3_conn *prev, *next;
+};
+
+struct r3_route {
+	char *path;
+	r3_handler fn;
+	void *arg;
+};
+
+/* Per-peer request budget (token bucket), kept across reloads by name. */
+struct r3_bucket {
+	char name[65];
+	double tokens;
+	struct timespec last;
+};
+
+struct r3 {
+	struct event_base *base;
+	const struct config *cfg;
+	const struct tls *tls;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct evhttp_bound_socket *pending;	/* from r3_prepare */
+	char *bound_addr;
+	struct r3_conn *conns;
+	size_t nconns;
+	struct r3_route *routes;
+	size_t nroutes;
+	struct r3_bucket *buckets;
+	size_t nbuckets;
+};
+
+static int r3_conn_idx = -1;
+
+/* ---- connection bookkeeping ---------------------------------------- */
+
+static void
+r3_conn_unlink(struct r3_conn *c)
+{
+	struct r3 *r3 = c->r3;
+
+	if (r3 == NULL)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		r3->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	r3->nconns--;
+	c->r3 = NULL;
+	c->prev = c->next = NULL;
+}
+
+static long
+r3_ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) * 1000L +
+	    (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+/* Why an admitted session ended that we did not end ourselves. */
+static const char *
+r3_end_reason(const struct r3_conn *c)
+{
+	if (c->peer_closed)
+		return "closed by the peer";
+	if (c->r3 != NULL && r3_ms_since(&c->last_active) + 500 >=
+	    (long)c->r3->cfg->r3.idle_timeout_ms)
+		return "idle timeout";
+	return "peer dropped: connection closed without close_notify";
+}
+
+/* The peer's address, once the socket is known (after accept). */
+static void
+r3_conn_addr(struct r3_conn *c)
+{
+	socklen_t len = sizeof(c->addr);
+	int fd;
+
+	if (c->addr.ss_family != 0)
+		return;
+	if ((fd = SSL_get_fd(c->ssl)) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&c->addr, &len) != 0) {
+		memset(&c->addr, 0, sizeof(c->addr));
+		return;
+	}
+	units_format_sockaddr((struct sockaddr *)&c->addr, c->addrtext,
+	    sizeof(c->addrtext));
+}
+
+/*
+ * The SSL owns the connection record: bufferevent_openssl frees the SSL
+ * when evhttp frees the connection, and this runs then.
+ */
+static void
+r3_conn_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	struct r3_conn *c = ptr;
+
+	if (c == NULL)
+		return;
+	if (c->state == CONN_HANDSHAKE)
+		log_warnx("r3: refused %s: %s", c->addrtext, c->refusal ?
+		    c->refusal : "connection closed during the handshake");
+	else if (c->state == CONN_ADMITTED)
+		log_info("r3: %s: session of %s ended (%s) after %llu "
+		    "requests", c->addrtext, c->peer, r3_end_reason(c),
+		    (unsigned long long)c->requests);
+	else
+		log_info("r3: %s: session of %s closed after %llu requests",
+		    c->addrtext, c->peer[0] ? c->peer : "-",
+		    (unsigned long long)c->requests);
+	r3_conn_unlink(c);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c);
+}
+
+static size_t
+r3_peer_sessions(const struct r3 *r3, const char *peer)
+{
+	size_t n = 0;
+
+	for (const struct r3_conn *c = r3->conns; c != NULL; c = c->next)
+		if (c->state != CONN_HANDSHAKE || c->peer[0] != '\0')
+			if (strcmp(c->peer, peer) == 0)
+				n++;
+	return n;
+}
+
+/*
+ * Ends a session: close_notify first (freeing a bufferevent sends none),
+ * then an error event, on which evhttp frees the connection; the record
+ * goes with its SSL. c may be gone when this returns.
+ */
+static void
+r3_conn_close(struct r3_conn *c, const char *why)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	if (c->state == CONN_ADMITTED)
+		log_notice("r3: %s: closing session of %s: %s", c->addrtext,
+		    c->peer, why);
+	c->state = CONN_CLOSING;
+	ERR_clear_error();
+	if (SSL_is_init_finished(c->ssl))
+		SSL_shutdown(c->ssl);
+	ERR_clear_error();
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_trigger_event(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING,
+	    BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* ---- admission ------------------------------------------------------ */
+
+static void r3_refuse(struct r3_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Records why the handshake is refused; the first reason wins. */
+static void
+r3_refuse(struct r3_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->refusal_buf, sizeof(c->refusal_buf), fmt, ap);
+	va_end(ap);
+	c->refusal = c->refusal_buf;
+}
+
+/*
+ * The peer-table checks, for a full handshake (from the verify callback,
+ * chain already good) and for a resumed one (after the handshake).
+ */
+static int
+r3_admit(struct r3_conn *c, X509 *cert, STACK_OF(X509) *chain)
+{
+	struct r3 *r3 = c->r3;
+	const struct config_peer *peer;
+	const char *reason;
+
+	if (r3 == NULL)
+		return 0;
+	if (tls_identity_from_cert(cert, &c->id) != 0) {
+		c->refusal = "cannot read the certificate";
+		return 0;
+	}
+	c->have_id = 1;
+	if ((peer = tls_match_peer(r3->tls, &c->id, chain, &reason)) == NULL) {
+		r3_refuse(c, "%s; CN=%s pin %s", reason, c->id.subject_cn,
+		    c->id.pin);
+		return 0;
+	}
+	if (!tls_source_allowed(peer, (struct sockaddr *)&c->addr)) {
+		r3_refuse(c, "source address not allowed for peer %s",
+		    peer->name);
+		return 0;
+	}
+	if (r3_peer_sessions(r3, peer->name) >= peer->max_sessions) {
+		r3_refuse(c, "over session limit for peer %s (%llu)",
+		    peer->name, (unsigned long long)peer->max_sessions);
+		return 0;
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s", peer->name);
+	return 1;
+}
+
+static int
+r3_verify_cb(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct r3_conn *c = SSL_get_ex_data(ssl, r3_conn_idx);
+
+	if (c == NULL || c->r3 == NULL)
+		return 0;
+	r3_conn_addr(c);
+	if (!ok) {
+		if (tls_crl_optional(c->r3->tls, x))
+			return 1;
+		if (c->refusal == NULL)
+			c->refusal = tls_verify_reason(
+			    X509_STORE_CTX_get_error(x));
+		return 0;
+	}
+	if (X509_STORE_CTX_get_error_depth(x) != 0)
+		return 1;
+	if (!r3_admit(c, X509_STORE_CTX_get_current_cert(x),
+	    X509_STORE_CTX_get0_chain(x))) {
+		X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	return 1;
+}
+
+static void r3_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Handshake progress, seen from inside OpenSSL: only noted here (the
+ * error queue is peeked, never cleared: bufferevent_openssl reads it),
+ * acted on from the loop.
+ */
+static void
+r3_info_cb(const SSL *ssl, int where, int ret)
+{
+	struct r3_conn *c = SSL_get_ex_data(ssl, r3_conn_idx);
+	struct timeval now = { 0, 0 };
+	unsigned long e;
+
+	if (c == NULL || c->r3 == NULL)
+		return;
+	if (where & SSL_CB_HANDSHAKE_START)
+		r3_conn_addr(c);
+	if ((where & SSL_CB_ALERT) && (where & SSL_CB_READ) && ret ==
+	    (SSL3_AL_WARNING << 8 | SSL3_AD_CLOSE_NOTIFY)) {
+		c->peer_closed = 1;
+		return;
+	}
+	if (c->state != CONN_HANDSHAKE)
+		return;
+	if (where & SSL_CB_HANDSHAKE_DONE) {
+		/* Run the post-handshake step from the loop, not in OpenSSL. */
+		event_add(c->timer, &now);
+		return;
+	}
+	if (c->refusal != NULL)
+		return;
+	if (((where & SSL_CB_EXIT) && ret <= 0) ||
+	    ((where & SSL_CB_ALERT) && (where & SSL_CB_WRITE))) {
+		if ((e = ERR_peek_last_error()) != 0)
+			c->refusal = tls_error_reason(e);
+		else if (where & SSL_CB_ALERT)
+			r3_refuse(c, "handshake failed (we sent alert: %s)",
+			    SSL_alert_desc_string_long(ret));
+	} else if ((where & SSL_CB_ALERT) && (where & SSL_CB_READ))
+		r3_refuse(c, "the client gave up (its alert: %s)",
+		    SSL_alert_desc_string_long(ret));
+}
+
+/* After the handshake: admit resumed sessions, then mark it live. */
+static void
+r3_established(struct r3_conn *c)
+{
+	const char *version = SSL_get_version(c->ssl);
+
+	if (SSL_session_reused(c->ssl)) {
+		X509 *cert = SSL_get1_peer_certificate(c->ssl);
+		STACK_OF(X509) *chain = SSL_get0_verified_chain(c->ssl);
+		const char *reason = NULL;
+		int ok = cert != NULL &&
+		    tls_reverify(c->r3->tls, cert, SSL_get_peer_cert_chain(c->ssl),
+		    &reason) == 0 && r3_admit(c, cert, chain);
+
+		X509_free(cert);
+		if (!ok) {
+			if (reason != NULL)
+				c->refusal = reason;
+			log_warnx("r3: refused %s: %s (resumed session)",
+			    c->addrtext, c->refusal ? c->refusal : "?");
+			r3_conn_close(c, "refused");
+			return;
+		}
+	}
+	c->state = CONN_ADMITTED;
+	c->since = time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &c->last_active);
+	log_info("r3: %s: admitted %s (CN=%s, pin %s, %s, %s%s)", c->addrtext,
+	    c->peer, c->id.subject_cn, c->id.pin, version,
+	    SSL_get_cipher_name(c->ssl),
+	    SSL_session_reused(c->ssl) ? ", resumed" : "");
+}
+
+static void
+r3_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct r3_conn *c = arg;
+
+	if (c->r3 == NULL || c->state != CONN_HANDSHAKE)
+		return;
+	r3_conn_addr(c);
+	if (c->refusal == NULL && SSL_is_init_finished(c->ssl)) {
+		r3_established(c);
+		return;
+	}
+	if (c->refusal == NULL)
+		r3_refuse(c, "handshake timeout (%llu ms)",
+		    (unsigned long long)c->r3->cfg->r3.handshake_timeout_ms);
+	/* Logged once, when the record goes (r3_conn_ssl_free). */
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR | BEV_EVENT_READING,
+	    BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static struct bufferevent *
+r3_bevcb(struct event_base *base, void *arg)
+{
+	struct r3 *r3 = arg;
+	struct r3_conn *c;
+	struct timeval tv;
+	SSL *ssl;
+	struct bufferevent *bev;
+
+	ERR_clear_error();
+	if ((ssl = SSL_new(tls_server_ctx(r3->tls))) == NULL ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		log_warnx("r3: out of memory for a new session");
+		return NULL;
+	}
+	c->r3 = r3;
+	c->ssl = ssl;
+	snprintf(c->addrtext, sizeof(c->addrtext), "(connecting)");
+	SSL_set_ex_data(ssl, r3_conn_idx, c);
+	SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+	    r3_verify_cb);
+	SSL_set_info_callback(ssl, r3_info_cb);
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		SSL_free(ssl);	/* frees c through the ex_data callback */
+		return NULL;
+	}
+	c->bev = bev;
+	c->timer = evtimer_new(base, r3_timer_cb, c);
+	tv.tv_sec = (time_t)(r3->cfg->r3.handshake_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(r3->cfg->r3.handshake_timeout_ms % 1000) *
+	    1000;
+	if (r3->nconns >= r3->cfg->r3.max_sessions) {
+		/* Refused from the loop, once the address is known. */
+		r3_refuse(c, "over the total session limit (r3.max_sessions "
+		    "%llu)", (unsigned long long)r3->cfg->r3.max_sessions);
+		tv.tv_sec = 0;
+		tv.tv_usec = 0;
+	}
+	if (c->timer != NULL)
+		evtimer_add(c->timer, &tv);
+	c->next = r3->conns;
+	if (r3->conns != NULL)
+		r3->conns->prev = c;
+	r3->conns = c;
+	r3->nconns++;
+	return bev;
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+static struct r3_conn *
+r3_conn_of(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return NULL;
+	return SSL_get_ex_data(ssl, r3_conn_idx);
+}
+
+static struct r3_bucket *
+r3_bucket(struct r3 *r3, const char *peer)
+{
+	struct r3_bucket *v;
+
+	for (size_t i = 0; i < r3->nbuckets; i++)
+		if (strcmp(r3->buckets[i].name, peer) == 0)
+			return &r3->buckets[i];
+	v = realloc(r3->buckets, (r3->nbuckets + 1) * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	r3->buckets = v;
+	v = &r3->buckets[r3->nbuckets++];
+	memset(v, 0, sizeof(*v));
+	snprintf(v->name, sizeof(v->name), "%s", peer);
+	v->tokens = (double)r3->cfg->r3.request_burst;
+	clock_gettime(CLOCK_MONOTONIC, &v->last);
+	return v;
+}
+
+/* Token bucket: requests_per_second, at most request_burst at once. */
+static int
+r3_rate_ok(struct r3 *r3, const char *peer)
+{
+	struct r3_bucket *b = r3_bucket(r3, peer);
+	struct timespec now;
+	double dt;
+
+	if (b == NULL)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	dt = (double)(now.tv_sec - b->last.tv_sec) +
+	    (double)(now.tv_nsec - b->last.tv_nsec) / 1e9;
+	b->last = now;
+	b->tokens += dt * (double)r3->cfg->r3.requests_per_second;
+	if (b->tokens > (double)r3->cfg->r3.request_burst)
+		b->tokens = (double)r3->cfg->r3.request_burst;
+	if (b->tokens < 1.0)
+		return 0;
+	b->tokens -= 1.0;
+	return 1;
+}
+
+static void
+r3_reply_text(struct evhttp_request *req, int code, const char *reason,
+    const char *text)
+{
+	struct evbuffer *body = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; charset=utf-8");
+	if (body != NULL)
+		evbuffer_add_printf(body, "%s\n", text);
+	evhttp_send_reply(req, code, reason, body);
+	if (body != NULL)
+		evbuffer_free(body);
+}
+
+static void
+r3_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct r3 *r3 = arg;
+	struct r3_conn *c = r3_conn_of(req);
+	const char *path;
+
+	if (c == NULL || c->state != CONN_ADMITTED) {
+		/* A resumed session not yet checked, or one being closed. */
+		r3_reply_text(req, 403, "Forbidden", "not admitted");
+		return;
+	}
+	c->requests++;
+	clock_gettime(CLOCK_MONOTONIC, &c->last_active);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	    r3->cfg->r3.max_output) {
+		log_warnx("r3: %s: %s does not read its replies (over "
+		    "r3.max_output); dropping it", c->addrtext, c->peer);
+		evhttp_send_error(req, 503, "Service Unavailable");
+		r3_conn_close(c, "output over r3.max_output");
+		return;
+	}
+	if (!r3_rate_ok(r3, c->peer)) {
+		log_warnx("r3: %s: %s over r3.requests_per_second; 429",
+		    c->addrtext, c->peer);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", "1");
+		r3_reply_text(req, 429, "Too Many Requests",
+		    "over the request rate limit");
+		return;
+	}
+	path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	for (size_t i = 0; path != NULL && i < r3->nroutes; i++)
+		if (strcmp(r3->routes[i].path, path) == 0) {
+			r3->routes[i].fn(r3->routes[i].arg, c->peer, req);
+			return;
+		}
+	r3_reply_text(req, 404, "Not Found", "no such endpoint");
+}
+
+int
+r3_route(struct r3 *r3, const char *path, r3_handler fn, void *arg)
+{
+	struct r3_route *v = realloc(r3->routes,
+	    (r3->nroutes + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	r3->routes = v;
+	if ((v[r3->nroutes].path = strdup(path)) == NULL)
+		return -1;
+	v[r3->nroutes].fn = fn;
+	v[r3->nroutes].arg = arg;
+	r3->nroutes++;
+	return 0;
+}
+
+/* ---- listener and life cycle --------------------------------------- */
+
+static void
+r3_apply_limits(struct r3 *r3, const struct config *cfg)
+{
+	struct timeval tv;
+
+	evhttp_set_max_headers_size(r3->http, (ev_ssize_t)cfg->r3.max_header_size);
+	evhttp_set_max_body_size(r3->http, (ev_ssize_t)cfg->r3.max_body_size);
+	tv.tv_sec = (time_t)(cfg->r3.idle_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(cfg->r3.idle_timeout_ms % 1000) * 1000;
+	evhttp_set_timeout_tv(r3->http, &tv);
+}
+
+/* Binds r3.listen; evhttp owns the socket from here. */
+static struct evhttp_bound_socket *
+r3_bind(struct r3 *r3, const struct config *cfg, char *err, size_t errlen)
+{
+	const struct units_sockaddr *sa = &cfg->r3.listen.sa;
+	struct evconnlistener *lev;
+	struct evhttp_bound_socket *b;
+	int fd, one = 1;
+
+	fd = socket(sa->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "r3.listen %s: socket: %s",
+		    cfg->r3.listen.text, strerror(errno));
+		return NULL;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&sa->ss, sa->len) == -1 ||
+	    listen(fd, 1024) == -1) {
+		snprintf(err, errlen, "r3.listen %s: %s", cfg->r3.listen.text,
+		    strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	lev = evconnlistener_new(r3->base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (lev == NULL || (b = evhttp_bind_listener(r3->http, lev)) == NULL) {
+		if (lev != NULL)
+			evconnlistener_free(lev);
+		else
+			close(fd);
+		snprintf(err, errlen, "r3.listen %s: cannot listen",
+		    cfg->r3.listen.text);
+		return NULL;
+	}
+	return b;
+}
+
+struct r3 *
+r3_new(struct event_base *base, const struct config *cfg,
+    const struct tls *tls, char *err, size_t errlen)
+{
+	struct r3 *r3 = calloc(1, sizeof(*r3));
+
+	if (r3 == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (r3_conn_idx == -1)
+		r3_conn_idx = SSL_get_ex_new_index(0, "acgw r3 conn", NULL,
+		    NULL, r3_conn_ssl_free);
+	r3->base = base;
+	r3->cfg = cfg;
+	r3->tls = tls;
+	if ((r3->http = evhttp_new(base)) == NULL) {
+		snprintf(err, errlen, "r3: cannot create the HTTP server");
+		goto fail;
+	}
+	evhttp_set_allowed_methods(r3->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
+	evhttp_set_gencb(r3->http, r3_request_cb, r3);
+	evhttp_set_bevcb(r3->http, r3_bevcb, r3);
+	r3_apply_limits(r3, cfg);
+	if (cfg->r3.listen.text == NULL)
+		return r3;
+	if ((r3->bound = r3_bind(r3, cfg, err, errlen)) == NULL)
+		goto fail;
+	r3->bound_addr = strdup(cfg->r3.listen.text);
+	log_notice("r3: listening on %s", cfg->r3.listen.text);
+	return r3;
+fail:
+	r3_free(r3);
+	return NULL;
+}
+
+int
+r3_prepare(struct r3 *r3, const struct config *cfg, char *err, size_t errlen)
+{
+	r3_abort(r3);
+	if (cfg->r3.listen.text == NULL || (r3->bound_addr != NULL &&
+	    strcmp(r3->bound_addr, cfg->r3.listen.text) == 0))
+		return 0;
+	if ((r3->pending = r3_bind(r3, cfg, err, errlen)) == NULL)
+		return -1;
+	return 0;
+}
+
+void
+r3_abort(struct r3 *r3)
+{
+	if (r3->pending != NULL) {
+		evhttp_del_accept_socket(r3->http, r3->pending);
+		r3->pending = NULL;
+	}
+}
+
+/* Is this live session still allowed under the new configuration? */
+static const char *
+r3_still_allowed(struct r3 *r3, struct r3_conn *c)
+{
+	X509 *cert = SSL_get1_peer_certificate(c->ssl);
+	const struct config_peer *peer;
+	const char *reason = NULL;
+
+	if (cert == NULL)
+		return "no certificate";
+	if (tls_reverify(r3->tls, cert, SSL_get_peer_cert_chain(c->ssl),
+	    &reason) != 0) {
+		X509_free(cert);
+		return reason;
+	}
+	X509_free(cert);
+	peer = tls_match_peer(r3->tls, &c->id,
+	    SSL_get0_verified_chain(c->ssl), &reason);
+	if (peer == NULL)
+		return reason;
+	if (strcmp(peer->name, c->peer) != 0)
+		return "the key now belongs to another peer";
+	if (!tls_source_allowed(peer, (struct sockaddr *)&c->addr))
+		return "source address no longer allowed";
+	return NULL;
+}
+
+void
+r3_commit(struct r3 *r3, const struct config *cfg, const struct tls *tls)
+{
+	struct r3_conn *c, *next;
+
+	r3->cfg = cfg;
+	r3->tls = tls;
+	r3_apply_limits(r3, cfg);
+	if (cfg->r3.listen.text == NULL && r3->bound != NULL) {
+		evhttp_del_accept_socket(r3->http, r3->bound);
+		r3->bound = NULL;
+		free(r3->bound_addr);
+		r3->bound_addr = NULL;
+		log_notice("r3: no longer listening");
+	} else if (r3->pending != NULL) {
+		if (r3->bound != NULL)
+			evhttp_del_accept_socket(r3->http, r3->bound);
+		r3->bound = r3->pending;
+		r3->pending = NULL;
+		free(r3->bound_addr);
+		r3->bound_addr = strdup(cfg->r3.listen.text);
+		log_notice("r3: now listening on %s", cfg->r3.listen.text);
+	}
+	for (c = r3->conns; c != NULL; c = next) {
+		const char *why;
+
+		next = c->next;
+		if (c->state != CONN_ADMITTED)
+			continue;
+		if ((why = r3_still_allowed(r3, c)) != NULL) {
+			log_warnx("r3: %s: %s is no longer allowed: %s",
+			    c->addrtext, c->peer, why);
+			r3_conn_close(c, why);
+		}
+	}
+}
+
+size_t
+r3_close_peer(struct r3 *r3, const char *peer, const char *why)
+{
+	struct r3_conn *c, *next;
+	size_t n = 0;
+
+	for (c = r3->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CONN_ADMITTED && strcmp(c->peer, peer) == 0) {
+			r3_conn_close(c, why);
+			n++;
+		}
+	}
+	return n;
+}
+
+void
+r3_shutdown(struct r3 *r3)
+{
+	struct r3_conn *c, *next;
+
+	r3_abort(r3);
+	if (r3->bound != NULL) {
+		evhttp_del_accept_socket(r3->http, r3->bound);
+		r3->bound = NULL;
+	}
+	for (c = r3->conns; c != NULL; c = next) {
+		next = c->next;
+		r3_conn_close(c, "acgwd is stopping");
+	}
+}
+
+size_t
+r3_nsessions(const struct r3 *r3)
+{
+	size_t n = 0;
+
+	for (const struct r3_conn *c = r3->conns; c != NULL; c = c->next)
+		if (c->state == CONN_ADMITTED)
+			n++;
+	return n;
+}
+
+void
+r3_sessions_json(const struct r3 *r3, struct json_buf *j)
+{
+	char since[32];
+
+	json_array_begin(j);
+	for (const struct r3_conn *c = r3->conns; c != NULL; c = c->next) {
+		struct tm tm;
+
+		if (c->state != CONN_ADMITTED)
+			continue;
+		gmtime_r(&c->since, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_object_begin(j);
+		json_kv_str(j, "peer", c->peer);
+		json_kv_str(j, "remote", c->addrtext);
+		json_kv_str(j, "tls", SSL_get_version(c->ssl));
+		json_kv_str(j, "cipher", SSL_get_cipher_name(c->ssl));
+		json_kv_str(j, "pin", c->id.pin);
+		json_kv_str(j, "since", since);
+		json_kv_uint(j, "requests", c->requests);
+		json_kv_uint(j, "bytes_in", (uint64_t)BIO_number_read(
+		    SSL_get_rbio(c->ssl)));
+		json_kv_uint(j, "bytes_out", (uint64_t)BIO_number_written(
+		    SSL_get_wbio(c->ssl)));
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
+void
+r3_free(struct r3 *r3)
+{
+	struct r3_conn *c, *next;
+
+	if (r3 == NULL)
+		return;
+	r3_abort(r3);
+	if (r3->http != NULL)
+		evhttp_free(r3->http);
+	/* Records whose SSL is not freed yet must not point back here. */
+	for (c = r3->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->timer != NULL) {
+			event_free(c->timer);
+			c->timer = NULL;
+		}
+		c->r3 = NULL;
+		c->prev = c->next = NULL;
+	}
+	for (size_t i = 0; i < r3->nroutes; i++)
+		free(r3->routes[i].path);
+	free(r3->routes);
+	free(r3->buckets);
+	free(r3->bound_addr);
+	free(r3);
+}
