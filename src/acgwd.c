@@ -24,6 +24,7 @@
 #include "acgw/control.h"
 #include "acgw/log.h"
 #include "acgw/notify.h"
+#include "acgw/r1.h"
 #include "acgw/r3.h"
 #include "acgw/tls.h"
 
@@ -35,6 +36,7 @@ struct acgwd {
 	struct tls *tls;
 	const char *config_path;
 	struct control *ctl;
+	struct r1 *r1;
 	struct r3 *r3;
 	struct event *ev_expiry;
 	/* Last expiry state logged per watched file ("what path"). */
@@ -273,6 +275,7 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	d->tls = ntls;
 	control_commit(d->ctl, ncfg);
 	r3_commit(d->r3, ncfg, ntls);
+	r1_commit(d->r1, ncfg, ntls);
 	tls_free(oldtls);
 	acgwd_expiry_check(d);
 	log_set_level(ncfg->log.level);
@@ -334,6 +337,7 @@ acgwd_cmd_status(void *arg, const struct control_caller *who, int argc,
 	json_kv_str(j, "r3_listen", d->cfg->r3.listen.text ?
 	    d->cfg->r3.listen.text : "-");
 	json_kv_uint(j, "r3_sessions", r3_nsessions(d->r3));
+	r1_status_json(d->r1, j);
 	json_kv_uint(j, "peers_configured", d->cfg->peers.n);
 	json_key(j, "certificates");
 	acgwd_expiry_json(d, j);
@@ -412,6 +416,7 @@ acgwd_stop(struct acgwd *d, const char *why)
 	notify_stopping(d->notify);
 	control_shutdown(d->ctl);
 	r3_shutdown(d->r3);
+	r1_shutdown(d->r1);
 	clock_gettime(CLOCK_MONOTONIC, &d->stop_deadline);
 	d->stop_deadline.tv_sec += (time_t)(ms / 1000);
 	d->stop_deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
@@ -527,6 +532,7 @@ acgwd_free(struct acgwd *d)
 {
 	control_free(d->ctl);
 	r3_free(d->r3);
+	r1_free(d->r1);
 	if (d->ev_expiry) event_free(d->ev_expiry);
 	free(d->expiry_seen);
 	if (d->ev_term) event_free(d->ev_term);
@@ -606,6 +612,8 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	if ((d.r3 = r3_new(d.base, d.cfg, d.tls, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if ((d.r1 = r1_new(d.base, d.cfg, d.tls)) == NULL)
+		fatalx("r1: out of memory");
 	if (acgwd_register_commands(&d) != 0)
 		fatalx("out of memory");
 	d.ev_term = evsignal_new(d.base, SIGTERM, acgwd_signal_cb, &d);

@@ -74,7 +74,8 @@ START_TEST(values)
 	    "  max_line: 8KiB\n"
 	    "  max_clients: 5\n"
 	    "  idle_timeout: 1m30s\n"
-	    "r3:\n  listen: \"[::]:8443\"\n  allow_wildcard: true\n");
+	    "r3:\n  listen: \"[::]:8443\"\n  allow_wildcard: true\n"
+	    "  cert: /etc/acgw/r3.pem\n  key: /etc/acgw/r3.key\n");
 
 	ck_assert_msg(cfg != NULL, "%s", errs.msg[0]);
 	ck_assert_int_eq(cfg->log.level, LOG_LEVEL_DEBUG);
@@ -214,14 +215,6 @@ END_TEST
 
 START_TEST(unsupported_sections)
 {
-	refused("tls:\n  ca: /etc/acgw/ca.pem\n",
-	    "acgwd.yaml:1:1: tls: not supported yet (arrives with the mTLS "
-	    "transport)");
-	refused("r1:\n  url: https://x\n",
-	    "acgwd.yaml:1:1: r1: not supported yet (arrives with the R1 relay)");
-	refused("peers: []\n",
-	    "acgwd.yaml:1:1: peers: not supported yet (arrives with the mTLS "
-	    "transport)");
 	refused("policy: {}\n",
 	    "acgwd.yaml:1:1: policy: not supported yet (arrives with policy "
 	    "and attestation)");
@@ -231,6 +224,140 @@ START_TEST(unsupported_sections)
 	refused("dispatch: {}\n",
 	    "acgwd.yaml:1:1: dispatch: not supported yet (arrives with the "
 	    "relay)");
+}
+END_TEST
+
+#define PIN1 "d80b31e1d7cee2d40a092c900727d9e2ec785f53b28d388507f46e018a88b5f2"
+#define PIN2 "2434E2F2:D311D508FF35E44538919C610BAFED8D4AD12BC2C58CAD21E1FFBFFF"
+
+START_TEST(peers_list)
+{
+	struct config *cfg = load("peers:\n"
+	    "  - name: ra1\n    ca: /etc/acgw/ca.pem\n"
+	    "    pins: [\"" PIN1 "\"]\n    sources: [127.0.0.0/8, \"::1\"]\n"
+	    "  - name: ra-2.b_c\n    ca: /etc/acgw/ca.pem\n"
+	    "    crl: /etc/acgw/ca.crl\n    max_sessions: 9\n"
+	    "    pins:\n      - \"" PIN2 "\"\n    sources: [10.0.0.0/8]\n");
+
+	ck_assert_msg(cfg != NULL, "%s", errs.msg[0]);
+	ck_assert_uint_eq(cfg->peers.n, 2);
+	ck_assert_str_eq(cfg->peers.v[0].name, "ra1");
+	ck_assert_ptr_null(cfg->peers.v[0].crl);
+	ck_assert_uint_eq(cfg->peers.v[0].max_sessions, 4);	/* default */
+	ck_assert_uint_eq(cfg->peers.v[0].pins.n, 1);
+	ck_assert_uint_eq(cfg->peers.v[0].pins.v[0][0], 0xd8);
+	ck_assert_uint_eq(cfg->peers.v[0].sources.n, 2);
+	ck_assert_uint_eq(cfg->peers.v[0].sources.v[1].prefix, 128);
+	ck_assert_uint_eq(cfg->peers.v[0].line, 2);
+	ck_assert_uint_eq(cfg->peers.v[0].col, 5);
+	ck_assert_str_eq(cfg->peers.v[1].crl, "/etc/acgw/ca.crl");
+	ck_assert_uint_eq(cfg->peers.v[1].max_sessions, 9);
+	ck_assert_uint_eq(cfg->peers.v[1].pins.v[0][0], 0x24);
+	ck_assert_uint_eq(cfg->peers.v[1].pins.v[0][31], 0xff);
+	ck_assert_ptr_nonnull(config_peer_find(cfg, "ra-2.b_c"));
+	ck_assert_ptr_null(config_peer_find(cfg, "ra3"));
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(peers_errors)
+{
+	refused("peers:\n  - name: ra1\n",
+	    "acgwd.yaml:2:5: peers[0]: missing required key \"ca\"");
+	refused("peers:\n  - name: ra1\n    ca: /x\n    pinz: []\n",
+	    "acgwd.yaml:4:5: peers[0].pinz: unknown key (did you mean "
+	    "peers[0].pins?)");
+	refused("peers:\n  - name: \"ra 1\"\n",
+	    "acgwd.yaml:2:11: peers[0].name: \"ra 1\" is not a name (1 to 64 "
+	    "of A-Z a-z 0-9 . _ -)");
+	refused("peers:\n  - name: a\n    name: b\n",
+	    "acgwd.yaml:3:5: peers[0].name: duplicate key (first set at line 2)");
+	refused("peers: {}\n",
+	    "acgwd.yaml:1:8: peers: expected a list of mappings, found a "
+	    "mapping");
+	refused("peers:\n  - ra1\n",
+	    "acgwd.yaml:2:5: peers[0]: expected a mapping, found a scalar");
+	refused("peers:\n  - {name: a, ca: /x, pins: [abc], sources: []}\n",
+	    "acgwd.yaml:2:30: peers[0].pins[0]: \"abc\" is not a SHA-256 pin "
+	    "(64 hex digits)");
+	refused("peers:\n  - {name: a, ca: /x, pins: [], sources: []}\n",
+	    "acgwd.yaml:2:29: peers[0].pins: needs 1 to 64 items, found 0");
+	refused("peers:\n  - {name: a, ca: /x, pins: [\"" PIN1 "\", \"" PIN1
+	    "\"], sources: [10.1.0.0/8]}\n",
+	    "acgwd.yaml:2:98: peers[0].pins[1]: \"" PIN1 "\" is listed "
+	    "twice");
+	refused("peers:\n  - {name: a, ca: /x, pins: [\"" PIN1 "\"], "
+	    "sources: [10.1.0.0/8]}\n",
+	    "acgwd.yaml:2:109: peers[0].sources[0]: \"10.1.0.0/8\" has host "
+	    "bits set beyond /8");
+	refused("peers:\n  - {name: a, ca: /x, pins: [\"" PIN1 "\"], "
+	    "sources: [10.0.0.0/33]}\n",
+	    "acgwd.yaml:2:109: peers[0].sources[0]: \"10.0.0.0/33\" has an "
+	    "invalid prefix length (0-32)");
+	refused("peers:\n"
+	    "  - {name: a, ca: /x, pins: [\"" PIN1 "\"], sources: [\"::1/128\"]}\n"
+	    "  - {name: a, ca: /x, pins: [\"" PIN2 "\"], sources: [\"::1/128\"]}\n",
+	    "acgwd.yaml:3:5: peers: [1]: name \"a\" is already used by "
+	    "peers[0]");
+	refused("peers:\n"
+	    "  - {name: a, ca: /x, pins: [\"" PIN1 "\"], sources: [\"::1/128\"]}\n"
+	    "  - {name: b, ca: /x, pins: [\"" PIN1 "\"], sources: [\"::1/128\"]}\n",
+	    "acgwd.yaml:3:5: peers: [1]: pins[0] is also a pin of peers[0] "
+	    "(\"a\"); a key identifies one peer");
+}
+END_TEST
+
+START_TEST(tls_r1_r3)
+{
+	struct config *cfg = load("tls:\n  min_version: \"1.3\"\n"
+	    "r1:\n  url: https://[::1]:9443/vtn/\n  ca: /c\n  cert: /c\n"
+	    "  key: /k\n  source_address: 192.0.2.7\n  interface: eth1\n"
+	    "  pin: \"" PIN1 "\"\n"
+	    "r3:\n  listen: \"127.0.0.1:8443\"\n  cert: /c\n  key: /k\n");
+
+	ck_assert_msg(cfg != NULL, "%s", errs.msg[0]);
+	ck_assert_int_eq(cfg->tls.min_version, CONFIG_TLS_1_3);
+	ck_assert_str_eq(cfg->r1.url.host, "::1");
+	ck_assert_uint_eq(cfg->r1.url.port, 9443);
+	ck_assert_str_eq(cfg->r1.url.path, "/vtn");
+	ck_assert_int_eq(cfg->r1.pin.set, 1);
+	ck_assert_str_eq(cfg->r1.interface, "eth1");
+	ck_assert_str_eq(cfg->r1.source_address.text, "192.0.2.7");
+	ck_assert_uint_eq(cfg->r3.max_body_size, 1024 * 1024);
+	ck_assert_uint_eq(cfg->r3.handshake_timeout_ms, 10000);
+	config_free(cfg);
+
+	cfg = load("r1:\n  url: https://tso.example\n  ca: /c\n  cert: /c\n"
+	    "  key: /k\n");
+	ck_assert_msg(cfg != NULL, "%s", errs.msg[0]);
+	ck_assert_str_eq(cfg->r1.url.host, "tso.example");
+	ck_assert_uint_eq(cfg->r1.url.port, 443);
+	ck_assert_str_eq(cfg->r1.url.path, "");
+	config_free(cfg);
+
+	refused("tls:\n  min_version: \"1.1\"\n",
+	    "acgwd.yaml:2:16: tls.min_version: \"1.1\" is not one of 1.2|1.3");
+	refused("tls:\n  ciphers: \"NOPE-CIPHER\"\n",
+	    "acgwd.yaml:2:12: tls.ciphers: OpenSSL knows none of the TLS 1.2 "
+	    "ciphers in \"NOPE-CIPHER\"");
+	refused("tls:\n  expiry_warning: 7d\n  expiry_critical: 30d\n",
+	    "acgwd.yaml:3:20: tls.expiry_critical: must not be longer than "
+	    "tls.expiry_warning");
+	refused("r1:\n  url: http://x\n",
+	    "acgwd.yaml:2:8: r1.url: \"http://x\" is not an https:// URL");
+	refused("r1:\n  url: https://x:0\n",
+	    "acgwd.yaml:2:8: r1.url: \"https://x:0\" has an invalid port "
+	    "(1-65535)");
+	refused("r1:\n  url: https://x\n  ca: /c\n",
+	    "acgwd.yaml:2:8: r1.url: is set, so r1.cert is required too");
+	refused("r1:\n  source_address: 192.0.2.300\n",
+	    "acgwd.yaml:2:19: r1.source_address: \"192.0.2.300\" is not a "
+	    "numeric IPv4 or IPv6 address");
+	refused("r3:\n  listen: \"127.0.0.1:8443\"\n",
+	    "acgwd.yaml:2:11: r3.listen: is set, so r3.cert is required too");
+	refused("r3:\n  requests_per_second: 50\n  request_burst: 10\n",
+	    "acgwd.yaml:3:18: r3.request_burst: must be at least "
+	    "r3.requests_per_second");
 }
 END_TEST
 
@@ -278,12 +405,12 @@ END_TEST
 START_TEST(every_error_reported)
 {
 	struct config *cfg = load("log:\n  level: loud\ncontrol:\n  sockt: /x\n"
-	    "  max_clients: 0\ntls: {}\n");
+	    "  max_clients: 0\npolicy: {}\n");
 
 	ck_assert_ptr_null(cfg);
 	ck_assert_uint_eq(errs.count, 4);
-	ck_assert_str_eq(errs.msg[3], "acgwd.yaml:6:1: tls: not supported yet "
-	    "(arrives with the mTLS transport)");
+	ck_assert_str_eq(errs.msg[3], "acgwd.yaml:6:1: policy: not supported "
+	    "yet (arrives with policy and attestation)");
 }
 END_TEST
 
@@ -425,6 +552,9 @@ main(void)
 	tcase_add_test(tc, out_of_range);
 	tcase_add_test(tc, cross_checks);
 	tcase_add_test(tc, unsupported_sections);
+	tcase_add_test(tc, peers_list);
+	tcase_add_test(tc, peers_errors);
+	tcase_add_test(tc, tls_r1_r3);
 	tcase_add_test(tc, syntax);
 	tcase_add_test(tc, depth_limit);
 	tcase_add_test(tc, every_error_reported);
