@@ -1,7 +1,9 @@
 #!/bin/sh
 # The README's main job (scripts/run-demo) on this build: the sample
-# configuration passes acgwd -t, acgwd starts, answers, refuses a broken
-# reload, reloads and stops cleanly. The sample names the groups acgw and
+# configuration passes acgwd -t, acgwd admits and refuses resource
+# aggregators with the right reasons, brings its R1 link up to a TSO
+# stand-in, refuses a broken reload, reloads without dropping a live
+# session, and stops cleanly. The sample names the groups acgw and
 # acgw-admin (created by scripts/install-deps); without them: SKIP.
 set -u
 src=${ACGW_SRCDIR:?run with make check}
@@ -16,11 +18,23 @@ fail=0
 check() { echo "$out" | grep -qF -- "$1" || { echo "FAIL: demo output lacks: $1"; fail=1; }; }
 [ $rc -eq 0 ] || { echo "FAIL: run-demo exited $rc"; fail=1; }
 check "configuration ok"
-check "state            running"
-check "r3.listen: \"0.0.0.0:8443\" is a wildcard address; set r3.allow_wildcard: true to permit it"
-check "\"reloads\":1,\"reload_failures\":1"
+check "HTTP 404"
+check "r3: refused 127.0.0.1:"
+check ": certificate revoked"
+check ": unknown pin (no configured peer has this key); CN=ra-extra"
+check ": unknown CA"
+check ": certificate expired"
+check ": no certificate"
+check "TLSv1.2  ECDHE-ECDSA-AES128-SHA256"
+check "notice: r1: link up to https://127.0.0.1:"
+check "r3.listen: \"0.0.0.0:"
+check "is a wildcard address; set r3.allow_wildcard: true to permit it"
+check "notice: configuration reloaded"
 check "notice: stopped"
 check "demo: ok"
+# The live session outlived the reload: peers still lists it after.
+echo "$out" | sed -n '/--json peers/,$p' | grep -q '"peer":"ra1"' ||
+	{ echo "FAIL: the ra1 session did not survive the reload"; fail=1; }
 [ $fail -eq 0 ] || echo "$out"
 [ $fail -eq 0 ] && echo "1 passed, 0 failed" || echo "0 passed, 1 failed"
 exit $fail

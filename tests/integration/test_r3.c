@@ -289,7 +289,7 @@ expect_refused(struct r3d *d, size_t mark, int port, const char *reason)
 {
 	long end = tl_now_ms() + 5000;
 	const char *pfx = "warning: r3: refused 127.0.0.1:";
-	char *s = NULL, *want;
+	char *s = NULL, *want, pbuf[16] = "PORT";
 
 	do {
 		free(s);
@@ -317,8 +317,10 @@ expect_refused(struct r3d *d, size_t mark, int port, const char *reason)
 		}
 		usleep(10000);
 	} while (tl_now_ms() < end);
-	ck_abort_msg("no \"%s%d: %s\" in the log; log:\n%s", pfx, port, reason,
-	    s);
+	if (port != 0)
+		snprintf(pbuf, sizeof(pbuf), "%d", port);
+	ck_abort_msg("no \"%s%s: %s\" in the log; log:\n%s", pfx, pbuf,
+	    reason, s);
 }
 
 /* ---- clients -------------------------------------------------------- */
