@@ -139,9 +139,9 @@ r3_end_reason(const struct r3_conn *c)
 {
 	if (c->peer_closed)
 		return "closed by the peer";
-	if (c->r3 != NULL && r3_ms_since(&c->last_active) + 500 >=
+	if (c->r3 != NULL && r3_ms_since(&c->last_active) >=
 	    (long)c->r3->cfg->r3.idle_timeout_ms)
-		return "idle timeout";
+		return "stalled past the idle timeout";
 	return "peer dropped: connection closed without close_notify";
 }
 
@@ -310,6 +310,7 @@ r3_verify_cb(int ok, X509_STORE_CTX *x)
 }
 
 static void r3_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void r3_idle_arm(struct r3_conn *c);
 
 /*
  * Handshake progress, seen from inside OpenSSL: only noted here (the
@@ -380,18 +381,52 @@ r3_established(struct r3_conn *c)
 	c->state = CONN_ADMITTED;
 	c->since = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &c->last_active);
+	r3_idle_arm(c);
 	log_info("r3: %s: admitted %s (CN=%s, pin %s, %s, %s%s)", c->addrtext,
 	    c->peer, c->id.subject_cn, c->id.pin, version,
 	    SSL_get_cipher_name(c->ssl),
 	    SSL_session_reused(c->ssl) ? ", resumed" : "");
 }
 
+/* (Re)arms the session's timer for what is left of its idle time. */
+static void
+r3_idle_arm(struct r3_conn *c)
+{
+	long left = (long)c->r3->cfg->r3.idle_timeout_ms -
+	    r3_ms_since(&c->last_active);
+	struct timeval tv;
+
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+}
+
 static void
 r3_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct r3_conn *c = arg;
+	char why[64];
 
-	if (c->r3 == NULL || c->state != CONN_HANDSHAKE)
+	if (c->r3 == NULL)
+		return;
+	if (c->state == CONN_ADMITTED) {
+		/*
+		 * Our own idle timer, ahead of evhttp's: we end the session
+		 * with close_notify, evhttp's timeout would just drop it.
+		 */
+		if (r3_ms_since(&c->last_active) <
+		    (long)c->r3->cfg->r3.idle_timeout_ms) {
+			r3_idle_arm(c);
+			return;
+		}
+		snprintf(why, sizeof(why), "idle timeout (%llu ms)",
+		    (unsigned long long)c->r3->cfg->r3.idle_timeout_ms);
+		r3_conn_close(c, why);
+		return;
+	}
+	if (c->state != CONN_HANDSHAKE)
 		return;
 	r3_conn_addr(c);
 	if (c->refusal == NULL && SSL_is_init_finished(c->ssl)) {
@@ -597,11 +632,17 @@ static void
 r3_apply_limits(struct r3 *r3, const struct config *cfg)
 {
 	struct timeval tv;
+	uint64_t ms;
 
 	evhttp_set_max_headers_size(r3->http, (ev_ssize_t)cfg->r3.max_header_size);
 	evhttp_set_max_body_size(r3->http, (ev_ssize_t)cfg->r3.max_body_size);
-	tv.tv_sec = (time_t)(cfg->r3.idle_timeout_ms / 1000);
-	tv.tv_usec = (suseconds_t)(cfg->r3.idle_timeout_ms % 1000) * 1000;
+	/*
+	 * evhttp's timeout is only the backstop for a stalled read or write:
+	 * idle sessions are ended by our timer first (with close_notify).
+	 */
+	ms = cfg->r3.idle_timeout_ms + 1000;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evhttp_set_timeout_tv(r3->http, &tv);
 }
 

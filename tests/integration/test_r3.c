@@ -62,8 +62,8 @@ struct r3d {
 
 /* What a test changes in the config; NULL means the default. */
 struct r3opts {
-	const char *ca;		/* every peer's CA file (default PKI ca.pem) */
-	const char *crl;	/* ra1's CRL, a file in the PKI (default none) */
+	const char *ca;		/* all peers' CA (default PKI ca.pem) */
+	const char *crl;	/* ra1's CRL, in the PKI (default none) */
 	const char *idle;	/* r3.idle_timeout (default 10s) */
 	const char *key;	/* r3.key (default PKI r3-server.key) */
 	const char *r3_extra;	/* more lines under r3: */
@@ -98,7 +98,8 @@ write_config(struct r3d *d, const struct r3opts *o)
 	char *crl;
 
 	if (o->crl != NULL)
-		ck_assert(asprintf(&crl, "    crl: %s/%s\n", pki_dir, o->crl) > 0);
+		ck_assert(asprintf(&crl, "    crl: %s/%s\n", pki_dir,
+		    o->crl) > 0);
 	else
 		crl = strdup("");
 	/*
@@ -266,8 +267,8 @@ expect_log(struct r3d *d, size_t mark, const char *needle, int timeout_ms)
 {
 	char *line = log_line(d, mark, needle, timeout_ms);
 
-	ck_assert_msg(line != NULL, "no \"%s\" in the log within %d ms; log:\n%s",
-	    needle, timeout_ms, tl_read(d->log));
+	ck_assert_msg(line != NULL, "no \"%s\" in the log within %d ms; "
+	    "log:\n%s", needle, timeout_ms, tl_read(d->log));
 	free(line);
 }
 
@@ -658,7 +659,8 @@ START_TEST(versions_and_ciphers)
 
 	/* One of the two suites OpenADR 2.0 mandates, on TLS 1.2. */
 	mark = log_mark(&d);
-	r = s_client(&d, "ra1", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256");
+	r = s_client(&d, "ra1", "-tls1_2", "-cipher",
+	    "ECDHE-ECDSA-AES128-SHA256");
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_msg(strstr(r.out, "New, TLSv1.2, Cipher is "
 	    "ECDHE-ECDSA-AES128-SHA256\n") != NULL, "%s", r.out);
@@ -713,10 +715,9 @@ START_TEST(reload_revokes_live_session)
 		ck_assert_msg(tl_now_ms() < end, "both sessions not listed");
 		usleep(50000);
 	}
-	ck_assert_str_eq(json_get(session_with_pin(v, pin("ra1")), "peer")->string,
-	    "ra1");
-	ck_assert_str_eq(json_get(session_with_pin(v, pin("ra1")), "remote")->string,
-	    good.addr);
+	a = session_with_pin(v, pin("ra1"));
+	ck_assert_str_eq(json_get(a, "peer")->string, "ra1");
+	ck_assert_str_eq(json_get(a, "remote")->string, good.addr);
 	ck_assert_str_eq(json_get(session_with_pin(v, pin("ra-revoked")),
 	    "remote")->string, bad.addr);
 	json_value_free(v);
@@ -766,8 +767,9 @@ START_TEST(reload_revokes_live_session)
 	ck_assert_ptr_nonnull(session_with_pin(v, pin("ra1")));
 	json_value_free(v);
 	sess_send(&good, "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-	ck_assert_msg(tl_wait_file_contains(good.out, "HTTP/1.1 404 Not Found\r\n",
-	    5000), "s_client: %s", tl_read(good.out));
+	ck_assert_msg(tl_wait_file_contains(good.out,
+	    "HTTP/1.1 404 Not Found\r\n", 5000), "s_client: %s",
+	    tl_read(good.out));
 	ck_assert_int_eq(waitpid(good.pid, NULL, WNOHANG), 0);
 
 	/* New handshakes see the new CRL and the CA at its new path. */
@@ -864,8 +866,8 @@ START_TEST(handshake_timeout)
 	/* Not before the timeout (500 ms, with some slack for the loop). */
 	ck_assert_msg(dt >= 450, "cut after %ld ms", dt);
 	close(fd);
-	ck_assert(asprintf(&want, "warning: r3: refused 127.0.0.1:%d: handshake "
-	    "timeout (500 ms)\n", ntohs(sin.sin_port)) > 0);
+	ck_assert(asprintf(&want, "warning: r3: refused 127.0.0.1:%d: "
+	    "handshake timeout (500 ms)\n", ntohs(sin.sin_port)) > 0);
 	expect_log(&d, mark, want, 2000);
 	free(want);
 	r3d_stop(&d);
@@ -887,12 +889,13 @@ START_TEST(idle_timeout)
 	mark = log_mark(&d);
 	sess_open(&d, &s, "ra1", "ra1");
 	t0 = tl_now_ms();
-	ck_assert(asprintf(&want, "info: r3: %s: session of ra1 ended (idle "
-	    "timeout) after 0 requests\n", s.addr) > 0);
+	ck_assert(asprintf(&want, "notice: r3: %s: closing session of ra1: "
+	    "idle timeout (2000 ms)\n", s.addr) > 0);
 	expect_log(&d, mark, want, 5000);
 	free(want);
 	dt = tl_now_ms() - t0;
-	ck_assert_msg(dt >= 1500, "cut after %ld ms, before the idle timeout", dt);
+	ck_assert_msg(dt >= 1500, "cut after %ld ms, before the idle timeout",
+	    dt);
 	/* The client sees its connection end and leaves. */
 	ck_assert_int_ne(tl_wait_exit(s.pid, 3000), -1);
 	s.pid = 0;
