@@ -198,6 +198,21 @@ acgwd_expiry_cb(evutil_socket_t fd, short what, void *arg)
 	acgwd_expiry_check(arg);
 }
 
+static int
+acgwd_expiry_arm(struct acgwd *d)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(d->cfg->tls.expiry_check_ms / 1000);
+	tv.tv_usec = (suseconds_t)(d->cfg->tls.expiry_check_ms % 1000) * 1000;
+	if (d->ev_expiry == NULL)
+		d->ev_expiry = event_new(d->base, -1, EV_PERSIST,
+		    acgwd_expiry_cb, d);
+	if (d->ev_expiry == NULL || event_add(d->ev_expiry, &tv) != 0)
+		return -1;
+	return 0;
+}
+
 static void
 acgwd_expiry_json(struct acgwd *d, struct json_buf *j)
 {
@@ -277,6 +292,7 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	r3_commit(d->r3, ncfg, ntls);
 	r1_commit(d->r1, ncfg, ntls);
 	tls_free(oldtls);
+	acgwd_expiry_arm(d);
 	acgwd_expiry_check(d);
 	log_set_level(ncfg->log.level);
 	if (acgwd_watchdog_arm(d) != 0)
@@ -625,16 +641,9 @@ main(int argc, char **argv)
 		fatalx("cannot install signal handlers");
 	if (acgwd_watchdog_arm(&d) != 0)
 		fatalx("cannot arm the watchdog timer");
-	{
-		struct timeval tv = {
-			(time_t)(d.cfg->tls.expiry_check_ms / 1000), 0 };
-
-		d.ev_expiry = event_new(d.base, -1, EV_PERSIST, acgwd_expiry_cb,
-		    &d);
-		if (d.ev_expiry == NULL || event_add(d.ev_expiry, &tv) != 0)
-			fatalx("cannot arm the expiry timer");
-		acgwd_expiry_check(&d);
-	}
+	if (acgwd_expiry_arm(&d) != 0)
+		fatalx("cannot arm the expiry timer");
+	acgwd_expiry_check(&d);
 
 	hex(d.cfg->sha256, sizeof(d.cfg->sha256), sha);
 	log_notice("acgwd %s started: pid %ld, config %s (sha256 %s), control "

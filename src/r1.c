@@ -10,8 +10,10 @@
  * (evhttp_connection_set_local_address). libevent 2.1's HTTP client
  * creates and connects its socket in one step, so SO_BINDTODEVICE cannot
  * be set before the SYN leaves; r1.interface is therefore enforced as a
- * check instead: once connected, the local address must belong to that
- * interface, or the connection is closed and the attempt fails.
+ * check instead: during the TLS handshake, before any request byte is
+ * sent, the connection's local address must belong to that interface,
+ * or the handshake is failed and the attempt counts as a failure. Pair it
+ * with r1.source_address (an address on that interface).
  */
 #include "config.h"
 
@@ -78,6 +80,7 @@ static const char r1_query_registration[] =
 	"</oadr:oadrPayload>\n";
 
 static void r1_schedule(struct r1 *r1, uint64_t ms);
+static int r1_on_interface(struct r1 *r1, char *why, size_t len);
 
 static void
 r1_drop(struct r1 *r1)
@@ -105,11 +108,21 @@ r1_verify_cb(int ok, X509_STORE_CTX *x)
 	if (r1 == NULL)
 		return 0;
 	if (!ok) {
+		/* A CA without a configured CRL is not CRL-checked. */
+		if (tls_crl_optional(r1->tls, x))
+			return 1;
 		snprintf(r1->fail_reason, sizeof(r1->fail_reason), "%s",
 		    tls_verify_reason(X509_STORE_CTX_get_error(x)));
 		return 0;
 	}
-	if (X509_STORE_CTX_get_error_depth(x) != 0 || !r1->cfg->r1.pin.set)
+	if (X509_STORE_CTX_get_error_depth(x) != 0)
+		return 1;
+	/* Checked in the handshake, before any request byte is sent. */
+	if (!r1_on_interface(r1, r1->fail_reason, sizeof(r1->fail_reason))) {
+		X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	if (!r1->cfg->r1.pin.set)
 		return 1;
 	if (tls_identity_from_cert(X509_STORE_CTX_get_current_cert(x),
 	    &id) != 0 || memcmp(id.spki_sha256, r1->cfg->r1.pin.v, 32) != 0) {
@@ -241,10 +254,6 @@ r1_response_cb(struct evhttp_request *req, void *arg)
 		while (r1->bev && bufferevent_get_openssl_error(r1->bev))
 			;
 		ERR_clear_error();
-		r1_failed(r1, why);
-		return;
-	}
-	if (!r1_on_interface(r1, why, sizeof(why))) {
 		r1_failed(r1, why);
 		return;
 	}

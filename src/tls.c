@@ -764,6 +764,9 @@ tls_watch_state(const struct tls_watch *w, time_t now, uint64_t warning_ms,
 {
 	if (w->until <= now)
 		return TLS_EXPIRED;
+	/* CRLs are reissued often (days): only a stale one is news. */
+	if (w->is_crl)
+		return TLS_EXPIRY_OK;
 	if ((uint64_t)(w->until - now) * 1000 <= critical_ms)
 		return TLS_EXPIRY_CRITICAL;
 	if ((uint64_t)(w->until - now) * 1000 <= warning_ms)

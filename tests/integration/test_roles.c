@@ -118,10 +118,14 @@ START_TEST(reader)
 {
 	struct creds c = { { g_socket, g_reader }, 2 };
 	struct tl_run r;
+	char *role;
 
 	r = ctl_as(&c, "status");
 	ck_assert_msg(r.status == 0, "%s", r.err);
-	ck_assert_ptr_nonnull(strstr(r.out, "your_role        reader\n"));
+	role = tl_table_value(r.out, "your_role");
+	ck_assert_msg(role != NULL, "%s", r.out);
+	ck_assert_str_eq(role, "reader");
+	free(role);
 	tl_run_free(&r);
 	r = ctl_as(&c, "reload");
 	ck_assert_int_eq(r.status, 4);
@@ -163,6 +167,7 @@ START_TEST(many_groups)
 {
 	struct creds c;
 	struct tl_run r;
+	char *role;
 
 	c.ngroups = 80;
 	for (int i = 0; i < 78; i++)
@@ -171,7 +176,10 @@ START_TEST(many_groups)
 	c.groups[79] = g_reader;
 	r = ctl_as(&c, "status");
 	ck_assert_msg(r.status == 0, "%s", r.err);
-	ck_assert_ptr_nonnull(strstr(r.out, "your_role        reader\n"));
+	role = tl_table_value(r.out, "your_role");
+	ck_assert_msg(role != NULL, "%s", r.out);
+	ck_assert_str_eq(role, "reader");
+	free(role);
 	tl_run_free(&r);
 }
 END_TEST

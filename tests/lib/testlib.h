@@ -372,6 +372,28 @@ tl_request(const char *sock, const char *line)
 	return reply;
 }
 
+/*
+ * The value of "key" in acgwctl's "key   value" listing (a malloc'd
+ * copy), or NULL if no line has that key.
+ */
+static inline char *
+tl_table_value(const char *out, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (const char *l = out; l != NULL && *l != '\0';
+	    l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		const char *v = l + kl;
+
+		if (strncmp(l, key, kl) != 0 || *v != ' ')
+			continue;
+		while (*v == ' ')
+			v++;
+		return strndup(v, strcspn(v, "\n"));
+	}
+	return NULL;
+}
+
 /* A datagram socket standing in for systemd's NOTIFY_SOCKET. */
 static inline int
 tl_notify_listen(const char *path)
