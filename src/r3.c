@@ -451,14 +451,16 @@ r3_bevcb(struct event_base *base, void *arg)
 	SSL *ssl;
 	struct bufferevent *bev;
 
+	/*
+	 * evhttp takes a NULL from here as "plain TCP" and would serve HTTP
+	 * without TLS on this port. Better to stop (systemd restarts us)
+	 * than to do that; these only fail when memory is gone.
+	 */
 	ERR_clear_error();
 	if ((ssl = SSL_new(tls_server_ctx(r3->tls))) == NULL ||
-	    (c = calloc(1, sizeof(*c))) == NULL) {
-		SSL_free(ssl);
-		ERR_clear_error();
-		log_warnx("r3: out of memory for a new session");
-		return NULL;
-	}
+	    (c = calloc(1, sizeof(*c))) == NULL)
+		fatalx("r3: cannot set up a TLS session (out of memory); "
+		    "stopping rather than serving plain HTTP");
 	c->r3 = r3;
 	c->ssl = ssl;
 	snprintf(c->addrtext, sizeof(c->addrtext), "(connecting)");
@@ -469,10 +471,9 @@ r3_bevcb(struct event_base *base, void *arg)
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (bev == NULL) {
-		SSL_free(ssl);	/* frees c through the ex_data callback */
-		return NULL;
-	}
+	if (bev == NULL)
+		fatalx("r3: cannot set up a TLS session (out of memory); "
+		    "stopping rather than serving plain HTTP");
 	c->bev = bev;
 	c->timer = evtimer_new(base, r3_timer_cb, c);
 	tv.tv_sec = (time_t)(r3->cfg->r3.handshake_timeout_ms / 1000);

@@ -566,7 +566,8 @@ tls_build_peers(struct tls *t, char *err, size_t errlen)
 			if (strcmp(t->cas[c].path, t->pins[i].peer->ca) == 0)
 				t->pins[i].ca = &t->cas[c];
 	t->npins = k;
-	qsort(t->pins, t->npins, sizeof(*t->pins), tls_pin_cmp);
+	if (t->npins > 1)
+		qsort(t->pins, t->npins, sizeof(*t->pins), tls_pin_cmp);
 	return 0;
 oom:
 	snprintf(err, errlen, "out of memory");
@@ -808,7 +809,8 @@ tls_match_peer(const struct tls *t, const struct tls_identity *id,
 	const struct tls_pin *hit;
 
 	memcpy(key.pin, id->spki_sha256, 32);
-	hit = bsearch(&key, t->pins, t->npins, sizeof(*t->pins), tls_pin_cmp);
+	hit = t->npins == 0 ? NULL :
+	    bsearch(&key, t->pins, t->npins, sizeof(*t->pins), tls_pin_cmp);
 	if (hit == NULL) {
 		*reason = "unknown pin (no configured peer has this key)";
 		return NULL;
