@@ -8,8 +8,6 @@
 #include "config.h"
 
 #include <check.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,22 +108,6 @@ log_after(const char *path, size_t offset, const char *needle, int ms)
 	return 0;
 }
 
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
 
 /* The TSO stand-in, serving cert (tso-server or tso-wrongname). */
 static void
@@ -161,7 +143,7 @@ START_TEST(link_up_and_back_after_restart)
 {
 	char *dir = tl_tmpdir();
 	struct proc tso, acgw;
-	int port = free_port();
+	int port = tl_free_port();
 	size_t mark;
 	char *s;
 
@@ -213,7 +195,7 @@ START_TEST(wrong_name_refused)
 {
 	char *dir = tl_tmpdir();
 	struct proc tso, acgw;
-	int port = free_port();
+	int port = tl_free_port();
 	char *s;
 
 	proc_init(&tso, dir, "tso");
@@ -241,7 +223,7 @@ START_TEST(wrong_pin_refused)
 {
 	char *dir = tl_tmpdir();
 	struct proc tso, acgw;
-	int port = free_port();
+	int port = tl_free_port();
 	char *want, *pin;
 
 	proc_init(&tso, dir, "tso");
@@ -271,20 +253,15 @@ main(void)
 	Suite *s = suite_create("r1");
 	TCase *tc = tl_tcase(s, "link", 60);
 	char tmpl[] = "/tmp/acgw-r1.XXXXXX", cmd[512];
-	const char *mkpki = getenv("ACGW_MKPKI");
 	int rc;
 
-	if (mkpki == NULL || mkdtemp(tmpl) == NULL) {
-		fprintf(stderr, "ACGW_MKPKI unset (run with make check)\n");
+	if (mkdtemp(tmpl) == NULL || chmod(tmpl, 0755) != 0) {
+		perror("mkdtemp");
 		return EXIT_FAILURE;
 	}
-	chmod(tmpl, 0755);
 	snprintf(pki, sizeof(pki), "%s/pki", tmpl);
-	snprintf(cmd, sizeof(cmd), "sh '%s' '%s' >/dev/null", mkpki, pki);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "mkpki failed\n");
+	if (tl_make_pki(pki) != 0)
 		return EXIT_FAILURE;
-	}
 	tcase_add_test(tc, link_up_and_back_after_restart);
 	tcase_add_test(tc, wrong_name_refused);
 	tcase_add_test(tc, wrong_pin_refused);

@@ -70,24 +70,6 @@ struct r3opts {
 	const char *ra1_extra;	/* more lines for peer ra1 */
 };
 
-/* A loopback port nobody listens on: bind port 0, note it, let it go. */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-	ck_assert(fd != -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
 
 static void
 write_config(struct r3d *d, const struct r3opts *o)
@@ -156,7 +138,7 @@ r3d_setup(struct r3d *d, const struct r3opts *o)
 	d->log = tl_path(d->dir, "acgwd.log");
 	d->notify_path = tl_path(d->dir, "notify");
 	d->notify_fd = tl_notify_listen(d->notify_path);
-	d->port = free_port();
+	d->port = tl_free_port();
 	write_config(d, o);
 }
 
@@ -1023,72 +1005,18 @@ END_TEST
 
 /* ---- main ----------------------------------------------------------- */
 
-/*
- * A whole small file, without testlib: outside a test, Check's asserts
- * (even passing ones) have no runner to report to.
- */
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 65536);
-	size_t n;
-
-	if (buf == NULL)
-		return NULL;
-	if (f != NULL) {
-		n = fread(buf, 1, 65535, f);
-		buf[n] = '\0';
-		fclose(f);
-	}
-	return buf;
-}
-
-/* Runs scripts/mkpki into dir; 0 on success. Outside any test. */
+/* Makes the PKI and reads the pins the tests use. Outside any test. */
 static int
 make_pki(const char *dir)
 {
-	const char *mkpki = getenv("ACGW_MKPKI");
-	char *logp;
-	pid_t pid;
-	int st;
-
-	if (mkpki == NULL || *mkpki == '\0') {
-		fprintf(stderr, "ACGW_MKPKI is not set (run the tests with "
-		    "make check)\n");
+	if (tl_make_pki(dir) != 0)
 		return -1;
-	}
-	if (asprintf(&logp, "%s.log", dir) < 0)
-		return -1;
-	if ((pid = fork()) == -1)
-		return -1;
-	if (pid == 0) {
-		int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd == -1)
-			_exit(126);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl("/bin/sh", "sh", mkpki, dir, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
-	    WEXITSTATUS(st) != 0) {
-		char *s = slurp(logp);
-
-		fprintf(stderr, "%s %s failed:\n%s", mkpki, dir, s ? s : "");
-		free(s);
-		free(logp);
-		return -1;
-	}
-	free(logp);
 	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
 		char *path, *s;
 
 		if (asprintf(&path, "%s/%s.pin", dir, pins[i].name) < 0)
 			return -1;
-		s = slurp(path);
+		s = tl_slurp(path);
 		free(path);
 		if (s == NULL || strlen(s) != 65 || s[64] != '\n') {
 			fprintf(stderr, "%s/%s.pin: not a pin: %s\n", dir,

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -443,6 +445,96 @@ tl_notify_expect(int fd, const char *prefix, int timeout_ms)
 		free(m);
 	}
 	return NULL;
+}
+
+/* A loopback TCP port that was free a moment ago. */
+static inline int
+tl_free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+	ck_assert(fd != -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/*
+ * The helpers below run in main(), outside any test, where Check's
+ * macros (even passing ones) have no runner to report to: plain C only.
+ */
+
+/* Whole file (at most 64 KiB), "" if missing; NULL without memory. */
+static inline char *
+tl_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 65536);
+	size_t n;
+
+	if (buf == NULL) {
+		if (f != NULL)
+			fclose(f);
+		return NULL;
+	}
+	if (f != NULL) {
+		n = fread(buf, 1, 65535, f);
+		buf[n] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+/* Runs scripts/mkpki (ACGW_MKPKI) into dir; 0 on success. */
+static inline int
+tl_make_pki(const char *dir)
+{
+	const char *mkpki = getenv("ACGW_MKPKI");
+	char *logp;
+	pid_t pid;
+	int st;
+
+	if (mkpki == NULL || *mkpki == '\0') {
+		fprintf(stderr, "ACGW_MKPKI is not set (run the tests with "
+		    "make check)\n");
+		return -1;
+	}
+	if (asprintf(&logp, "%s.log", dir) < 0)
+		return -1;
+	if ((pid = fork()) == -1) {
+		free(logp);
+		return -1;
+	}
+	if (pid == 0) {
+		int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd == -1)
+			_exit(126);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl("/bin/sh", "sh", mkpki, dir, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0) {
+		char *s = tl_slurp(logp);
+
+		fprintf(stderr, "%s %s failed:\n%s", mkpki, dir, s ? s : "");
+		free(s);
+		free(logp);
+		return -1;
+	}
+	unlink(logp);
+	free(logp);
+	return 0;
 }
 
 #endif
