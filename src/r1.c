@@ -152,19 +152,38 @@ r1_on_interface(struct r1 *r1, char *why, size_t len)
 		    strerror(errno));
 		return 0;
 	}
+	/*
+	 * On the interface: inside one of its networks (address and
+	 * netmask), as Linux counts 127.0.0.2 as lo's with 127.0.0.1/8.
+	 */
 	for (i = ifa; i != NULL && !found; i = i->ifa_next) {
-		if (i->ifa_addr == NULL || strcmp(i->ifa_name,
-		    r1->cfg->r1.interface) != 0 ||
+		const unsigned char *a, *m, *l;
+		size_t n;
+
+		if (i->ifa_addr == NULL || i->ifa_netmask == NULL ||
+		    strcmp(i->ifa_name, r1->cfg->r1.interface) != 0 ||
 		    i->ifa_addr->sa_family != local.ss_family)
 			continue;
-		if (local.ss_family == AF_INET)
-			found = memcmp(&((struct sockaddr_in *)i->ifa_addr)->
-			    sin_addr, &((struct sockaddr_in *)&local)->sin_addr,
-			    4) == 0;
-		else
-			found = memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->
-			    sin6_addr, &((struct sockaddr_in6 *)&local)->
-			    sin6_addr, 16) == 0;
+		if (local.ss_family == AF_INET) {
+			a = (const unsigned char *)&((struct sockaddr_in *)
+			    i->ifa_addr)->sin_addr;
+			m = (const unsigned char *)&((struct sockaddr_in *)
+			    i->ifa_netmask)->sin_addr;
+			l = (const unsigned char *)&((struct sockaddr_in *)
+			    &local)->sin_addr;
+			n = 4;
+		} else {
+			a = ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr.
+			    s6_addr;
+			m = ((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr.
+			    s6_addr;
+			l = ((struct sockaddr_in6 *)&local)->sin6_addr.s6_addr;
+			n = 16;
+		}
+		found = 1;
+		for (size_t k = 0; k < n; k++)
+			if ((a[k] & m[k]) != (l[k] & m[k]))
+				found = 0;
 	}
 	freeifaddrs(ifa);
 	if (!found) {

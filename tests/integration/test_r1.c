@@ -111,7 +111,8 @@ log_after(const char *path, size_t offset, const char *needle, int ms)
 
 /* The TSO stand-in, serving cert (tso-server or tso-wrongname). */
 static void
-write_tso(struct proc *tso, int port, const char *cert)
+write_tso_from(struct proc *tso, int port, const char *cert,
+    const char *sources)
 {
 	char *pin = pki_line("r1-client.pin");
 
@@ -119,13 +120,21 @@ write_tso(struct proc *tso, int port, const char *cert)
 	    "r3:\n  listen: \"127.0.0.1:%d\"\n  cert: %s/%s.pem\n"
 	    "  key: %s/%s.key\n"
 	    "peers:\n  - name: acgw-r1\n    ca: %s/tso-ca.pem\n"
-	    "    pins: [\"%s\"]\n    sources: [127.0.0.0/8]\n",
-	    tso->sock, port, pki, cert, pki, cert, pki, pin);
+	    "    pins: [\"%s\"]\n    sources: [%s]\n",
+	    tso->sock, port, pki, cert, pki, cert, pki, pin, sources);
 	free(pin);
 }
 
 static void
-write_acgw(struct proc *a, int port, const char *pinfile)
+write_tso(struct proc *tso, int port, const char *cert)
+{
+	write_tso_from(tso, port, cert, "127.0.0.0/8");
+}
+
+/* extra: more r1 keys, e.g. "  source_address: 127.0.0.2\n". */
+static void
+write_acgw_with(struct proc *a, int port, const char *pinfile,
+    const char *extra)
 {
 	char *pin = pki_line(pinfile);
 
@@ -134,9 +143,15 @@ write_acgw(struct proc *a, int port, const char *pinfile)
 	    "  ca: %s/tso-ca.pem\n  cert: %s/r1-client.pem\n"
 	    "  key: %s/r1-client.key\n  pin: \"%s\"\n"
 	    "  poll_interval: 1s\n  backoff_initial: 100ms\n"
-	    "  backoff_max: 1s\n",
-	    a->sock, port, pki, pki, pki, pin);
+	    "  backoff_max: 1s\n%s",
+	    a->sock, port, pki, pki, pki, pin, extra);
 	free(pin);
+}
+
+static void
+write_acgw(struct proc *a, int port, const char *pinfile)
+{
+	write_acgw_with(a, port, pinfile, "");
 }
 
 START_TEST(link_up_and_back_after_restart)
@@ -247,6 +262,58 @@ START_TEST(wrong_pin_refused)
 }
 END_TEST
 
+/*
+ * Network separation: the link leaves from r1.source_address (the TSO
+ * admits only that address), and r1.interface is checked in the
+ * handshake.
+ */
+START_TEST(source_address_and_interface)
+{
+	char *dir = tl_tmpdir();
+	struct proc tso, acgw;
+	int port = tl_free_port();
+	size_t mark;
+	char *s;
+
+	proc_init(&tso, dir, "tso");
+	proc_init(&acgw, dir, "acgw");
+	write_tso_from(&tso, port, "tso-server", "127.0.0.2/32");
+	write_acgw_with(&acgw, port, "tso-server.pin",
+	    "  source_address: 127.0.0.2\n  interface: lo\n");
+	proc_start(&tso);
+	proc_start(&acgw);
+	ck_assert_msg(tl_wait_file_contains(acgw.log, "r1: link up to", 10000),
+	    "%s", tl_read(acgw.log));
+	ck_assert(tl_wait_file_contains(tso.log, "127.0.0.2:", 5000));
+	proc_stop(&acgw);
+
+	/* Without the source address the TSO refuses the link... */
+	write_acgw(&acgw, port, "tso-server.pin");
+	proc_start(&acgw);
+	ck_assert_msg(tl_wait_file_contains(tso.log, "refused 127.0.0.1:", 10000)
+	    && tl_wait_file_contains(tso.log, "source address not allowed for "
+	    "peer acgw-r1", 10000), "%s", tl_read(tso.log));
+	proc_stop(&acgw);
+
+	/* ... and an interface the connection does not use fails it. */
+	write_acgw_with(&acgw, port, "tso-server.pin",
+	    "  source_address: 127.0.0.2\n  interface: acgw-none0\n");
+	s = tl_read(acgw.log);
+	mark = strlen(s);
+	free(s);
+	proc_start(&acgw);
+	ck_assert_msg(tl_wait_file_contains(acgw.log, "TLS: the connection left "
+	    "from 127.0.0.2:", 10000) && tl_wait_file_contains(acgw.log,
+	    "which is not on r1.interface acgw-none0; retrying in", 10000),
+	    "%s", tl_read(acgw.log));
+	ck_assert(!log_after(acgw.log, mark, "link up", 500));
+	proc_free(&acgw);
+	proc_free(&tso);
+	tl_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -265,6 +332,7 @@ main(void)
 	tcase_add_test(tc, link_up_and_back_after_restart);
 	tcase_add_test(tc, wrong_name_refused);
 	tcase_add_test(tc, wrong_pin_refused);
+	tcase_add_test(tc, source_address_and_interface);
 	rc = tl_run_suite(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
 	if (system(cmd) != 0)
