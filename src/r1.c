@@ -61,6 +61,7 @@ struct r1 {
 	struct event *connect_timer;
 	uint64_t failures, attempts, answered;
 	uint64_t delay_ms;	/* current backoff */
+	uint64_t connect_ms;	/* the connect timeout armed now */
 	time_t last_ok, next_at;
 	char fail_reason[256];	/* set by the verify callback */
 	char last_error[300];
@@ -196,6 +197,19 @@ r1_on_interface(struct r1 *r1, char *why, size_t len)
 	return found;
 }
 
+/*
+ * The TSO closed the keep-alive connection: evhttp would reconnect it
+ * with the same SSL, made from the context of that time; a fresh one
+ * picks up reloaded certificates, CAs and CRLs.
+ */
+static void
+r1_close_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct r1 *r1 = arg;
+
+	r1->discard = 1;
+}
+
 static void
 r1_info_cb(const SSL *ssl, int where, int ret)
 {
@@ -222,6 +236,8 @@ r1_failed(struct r1 *r1, const char *why)
 {
 	uint64_t wait;
 
+	if (r1->state == R1_STOPPED || r1->cfg->r1.url.text == NULL)
+		return;		/* stopped, or the link was configured away */
 	r1->failures++;
 	r1->delay_ms = r1->delay_ms == 0 ? r1->cfg->r1.backoff_initial_ms :
 	    r1->delay_ms * 2;
@@ -244,7 +260,7 @@ r1_response_cb(struct evhttp_request *req, void *arg)
 	int code = req ? evhttp_request_get_response_code(req) : 0;
 	char why[400];
 
-	if (r1->state == R1_STOPPED)
+	if (r1->state == R1_STOPPED || r1->cfg->r1.url.text == NULL)
 		return;
 	if (code == 0) {
 		unsigned long e = r1->bev ? bufferevent_get_openssl_error(
@@ -309,7 +325,7 @@ r1_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	char why[64];
 
 	snprintf(why, sizeof(why), "connect timeout (%llu ms)",
-	    (unsigned long long)r1->cfg->r1.connect_timeout_ms);
+	    (unsigned long long)r1->connect_ms);
 	/* The request callback must not see this connection again. */
 	r1_drop(r1);
 	r1_failed(r1, why);
@@ -358,12 +374,14 @@ r1_connect(struct r1 *r1)
 		return -1;
 	}
 	evhttp_connection_set_retries(r1->evcon, 0);
+	evhttp_connection_set_closecb(r1->evcon, r1_close_cb, r1);
 	tv.tv_sec = (time_t)(cfg->r1.timeout_ms / 1000);
 	tv.tv_usec = (suseconds_t)(cfg->r1.timeout_ms % 1000) * 1000;
 	evhttp_connection_set_timeout_tv(r1->evcon, &tv);
 	if (cfg->r1.source_address.text != NULL)
 		evhttp_connection_set_local_address(r1->evcon,
 		    cfg->r1.source_address.text);
+	r1->connect_ms = cfg->r1.connect_timeout_ms;
 	tv.tv_sec = (time_t)(cfg->r1.connect_timeout_ms / 1000);
 	tv.tv_usec = (suseconds_t)(cfg->r1.connect_timeout_ms % 1000) * 1000;
 	evtimer_add(r1->connect_timer, &tv);
@@ -378,7 +396,7 @@ r1_attempt(evutil_socket_t fd, short what, void *arg)
 	char uri[512], id[33], host[300];
 	unsigned char rnd[16];
 
-	if (r1->state == R1_STOPPED)
+	if (r1->state == R1_STOPPED || r1->cfg->r1.url.text == NULL)
 		return;
 	if (r1->discard || (r1->evcon != NULL && r1->state != R1_UP))
 		r1_drop(r1);
@@ -409,8 +427,16 @@ r1_attempt(evutil_socket_t fd, short what, void *arg)
 		r1->state = R1_CONNECTING;
 	r1->attempts++;
 	if (evhttp_make_request(r1->evcon, req, EVHTTP_REQ_POST, uri) != 0) {
-		/* evhttp has freed the request. */
-		r1_failed(r1, "cannot start the request");
+		char why[160];
+
+		/* libevent 2.1.12 unlinks but does not free it here. */
+		snprintf(why, sizeof(why), "cannot connect%s%s: %s",
+		    r1->cfg->r1.source_address.text ? " from " : "",
+		    r1->cfg->r1.source_address.text ?
+		    r1->cfg->r1.source_address.text : "", strerror(errno));
+		evhttp_request_free(req);
+		r1->discard = 1;
+		r1_failed(r1, why);
 		return;
 	}
 }
@@ -474,17 +500,28 @@ r1_commit(struct r1 *r1, const struct config *cfg, const struct tls *tls)
 
 	r1->cfg = cfg;
 	r1->tls = tls;
-	if (same || r1->state == R1_STOPPED)
+	if (r1->state == R1_STOPPED)
 		return;
-	/* Another TSO, CA, key or pin: start over with the new settings. */
+	if (cfg->r1.url.text == NULL) {
+		evtimer_del(r1->timer);
+		r1_drop(r1);
+		r1->state = R1_IDLE;
+		return;
+	}
+	/*
+	 * The next connection is made from the new context in any case
+	 * (certificate files may have been replaced in place); when the
+	 * link itself changed, that happens now.
+	 */
+	r1->discard = 1;
+	if (same && r1->state != R1_IDLE)
+		return;
 	log_notice("r1: link settings changed; reconnecting");
-	r1->state = cfg->r1.url.text ? R1_CONNECTING : R1_IDLE;
+	r1->state = R1_CONNECTING;
 	r1->failures = 0;
 	r1->delay_ms = 0;
-	r1->discard = 1;
 	evtimer_del(r1->timer);
-	if (cfg->r1.url.text != NULL)
-		r1_schedule(r1, 0);
+	r1_schedule(r1, 0);
 }
 
 void

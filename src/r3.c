@@ -69,6 +69,9 @@ struct r3_conn {
 	struct timespec last_active;	/* for telling idle timeouts apart */
 	uint64_t requests;
 	int peer_closed;		/* the peer sent close_notify */
+	int admitted;			/* was ever admitted */
+	int logged;			/* its refusal is logged already */
+	unsigned gen;			/* configuration it was admitted under */
 	struct r3_conn *prev, *next;
 };
 
@@ -99,6 +102,7 @@ struct r3 {
 	size_t nroutes;
 	struct r3_bucket *buckets;
 	size_t nbuckets;
+	unsigned gen;			/* bumped by every reload */
 };
 
 static int r3_conn_idx = -1;
@@ -175,17 +179,26 @@ r3_conn_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 
 	if (c == NULL)
 		return;
-	if (c->state == CONN_HANDSHAKE)
+	if (!c->admitted && !c->logged)
 		log_warnx("r3: refused %s: %s", c->addrtext, c->refusal ?
-		    c->refusal : "connection closed during the handshake");
-	else if (c->state == CONN_ADMITTED)
+		    c->refusal : c->state == CONN_CLOSING ? "closed during the "
+		    "handshake (acgwd stopping or reloading)" :
+		    "connection closed during the handshake");
+	else if (c->admitted && c->state == CONN_ADMITTED)
 		log_info("r3: %s: session of %s ended (%s) after %llu "
 		    "requests", c->addrtext, c->peer, r3_end_reason(c),
 		    (unsigned long long)c->requests);
-	else
+	else if (c->admitted)
 		log_info("r3: %s: session of %s closed after %llu requests",
-		    c->addrtext, c->peer[0] ? c->peer : "-",
-		    (unsigned long long)c->requests);
+		    c->addrtext, c->peer, (unsigned long long)c->requests);
+	/*
+	 * A session that ended cleanly (close_notify from the peer) stays
+	 * resumable: without this OpenSSL drops it from the cache, because
+	 * we never sent our own close_notify before the free.
+	 */
+	if (c->admitted && c->peer_closed)
+		SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN |
+		    SSL_RECEIVED_SHUTDOWN);
 	r3_conn_unlink(c);
 	if (c->timer != NULL)
 		event_free(c->timer);
@@ -278,6 +291,7 @@ r3_admit(struct r3_conn *c, X509 *cert, STACK_OF(X509) *chain)
 		return 0;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", peer->name);
+	c->gen = r3->gen;
 	return 1;
 }
 
@@ -354,6 +368,19 @@ r3_info_cb(const SSL *ssl, int where, int ret)
 		    SSL_alert_desc_string_long(ret));
 }
 
+static const char *r3_still_allowed(struct r3 *r3, struct r3_conn *c);
+
+/* Refuses a connection whose handshake has just completed. */
+static void
+r3_refuse_now(struct r3_conn *c, const char *how)
+{
+	log_warnx("r3: refused %s: %s%s", c->addrtext, c->refusal ?
+	    c->refusal : "?", how);
+	c->refusal = NULL;
+	c->logged = 1;
+	r3_conn_close(c, "refused");
+}
+
 /* After the handshake: admit resumed sessions, then mark it live. */
 static void
 r3_established(struct r3_conn *c)
@@ -361,24 +388,39 @@ r3_established(struct r3_conn *c)
 	const char *version = SSL_get_version(c->ssl);
 
 	if (SSL_session_reused(c->ssl)) {
+		/*
+		 * No verify callback ran: verify the certificate the session
+		 * holds against today's CAs and CRLs, and admit it as a full
+		 * handshake would be.
+		 */
 		X509 *cert = SSL_get1_peer_certificate(c->ssl);
-		STACK_OF(X509) *chain = SSL_get0_verified_chain(c->ssl);
+		STACK_OF(X509) *chain = NULL;
 		const char *reason = NULL;
 		int ok = cert != NULL &&
-		    tls_reverify(c->r3->tls, cert, SSL_get_peer_cert_chain(c->ssl),
-		    &reason) == 0 && r3_admit(c, cert, chain);
+		    tls_reverify(c->r3->tls, cert, SSL_get_peer_cert_chain(
+		    c->ssl), &chain, &reason) == 0 && r3_admit(c, cert, chain);
 
+		if (reason != NULL)
+			c->refusal = reason;
 		X509_free(cert);
+		sk_X509_pop_free(chain, X509_free);
 		if (!ok) {
-			if (reason != NULL)
-				c->refusal = reason;
-			log_warnx("r3: refused %s: %s (resumed session)",
-			    c->addrtext, c->refusal ? c->refusal : "?");
-			r3_conn_close(c, "refused");
+			r3_refuse_now(c, " (resumed session)");
 			return;
 		}
+	} else if (c->gen != c->r3->gen) {
+		/* Admitted in the handshake, but a reload came in between. */
+		const char *why = r3_still_allowed(c->r3, c);
+
+		if (why != NULL) {
+			c->refusal = why;
+			r3_refuse_now(c, " (reloaded during the handshake)");
+			return;
+		}
+		c->gen = c->r3->gen;
 	}
 	c->state = CONN_ADMITTED;
+	c->admitted = 1;
 	c->since = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &c->last_active);
 	r3_idle_arm(c);
@@ -750,18 +792,20 @@ r3_still_allowed(struct r3 *r3, struct r3_conn *c)
 {
 	X509 *cert = SSL_get1_peer_certificate(c->ssl);
 	const struct config_peer *peer;
+	STACK_OF(X509) *chain = NULL;
 	const char *reason = NULL;
 
 	if (cert == NULL)
 		return "no certificate";
+	/* Today's CAs and CRLs, and the chain they build, decide. */
 	if (tls_reverify(r3->tls, cert, SSL_get_peer_cert_chain(c->ssl),
-	    &reason) != 0) {
+	    &chain, &reason) != 0) {
 		X509_free(cert);
 		return reason;
 	}
 	X509_free(cert);
-	peer = tls_match_peer(r3->tls, &c->id,
-	    SSL_get0_verified_chain(c->ssl), &reason);
+	peer = tls_match_peer(r3->tls, &c->id, chain, &reason);
+	sk_X509_pop_free(chain, X509_free);
 	if (peer == NULL)
 		return reason;
 	if (strcmp(peer->name, c->peer) != 0)
@@ -778,6 +822,7 @@ r3_commit(struct r3 *r3, const struct config *cfg, const struct tls *tls)
 
 	r3->cfg = cfg;
 	r3->tls = tls;
+	r3->gen++;
 	r3_apply_limits(r3, cfg);
 	if (cfg->r3.listen.text == NULL && r3->bound != NULL) {
 		evhttp_del_accept_socket(r3->http, r3->bound);

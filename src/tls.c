@@ -455,16 +455,41 @@ tls_ctx_common(SSL_CTX *ctx, const struct config *cfg, char *err,
 	return 0;
 }
 
+/* Was crl issued and signed by one of the CA certificates in cas? */
+static int
+tls_crl_of(X509_CRL *crl, STACK_OF(X509) *cas)
+{
+	for (int i = 0; i < sk_X509_num(cas); i++) {
+		X509 *ca = sk_X509_value(cas, i);
+
+		if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
+		    X509_get_subject_name(ca)) == 0 &&
+		    X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
+			return 1;
+	}
+	ERR_clear_error();
+	return 0;
+}
+
 static int
 tls_add_crl(struct tls *t, X509_STORE *store, const char *key, long peer,
-    const char *path, char *err, size_t errlen)
+    const char *path, STACK_OF(X509) *cas, char *err, size_t errlen)
 {
-	char where[CONFIG_ERR_MAX], what[96];
+	char where[CONFIG_ERR_MAX], what[96], issuer[200];
 	X509_CRL *crl;
 
 	tls_where(t->cfg, key, peer, where, sizeof(where));
 	if ((crl = tls_load_crl(where, path, err, errlen)) == NULL)
 		return -1;
+	/* A CRL from another CA would leave this CA unchecked, silently. */
+	if (!tls_crl_of(crl, cas)) {
+		X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer,
+		    sizeof(issuer));
+		snprintf(err, errlen, "%s: %s: issued by %s, not signed by the "
+		    "CA it is configured for", where, path, issuer);
+		X509_CRL_free(crl);
+		return -1;
+	}
 	if (!X509_STORE_add_crl(store, crl)) {
 		X509_CRL_free(crl);
 		tls_ssl_error(err, errlen, where, path, "cannot use CRL");
@@ -551,7 +576,7 @@ tls_build_peers(struct tls *t, char *err, size_t errlen)
 		if ((ca = tls_ca_get(t, (long)i, p->ca, err, errlen)) == NULL)
 			return -1;
 		if (p->crl != NULL && tls_add_crl(t, t->peer_store, "crl",
-		    (long)i, p->crl, err, errlen) != 0)
+		    (long)i, p->crl, ca->certs, err, errlen) != 0)
 			return -1;
 		for (size_t j = 0; j < p->pins.n; j++) {
 			memcpy(t->pins[k].pin, p->pins.v[j], 32);
@@ -691,10 +716,12 @@ tls_build_client(struct tls *t, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	sk_X509_pop_free(cas, X509_free);
 	if (cfg->r1.crl != NULL && tls_add_crl(t, store, "r1.crl", -1,
-	    cfg->r1.crl, err, errlen) != 0)
+	    cfg->r1.crl, cas, err, errlen) != 0) {
+		sk_X509_pop_free(cas, X509_free);
 		return -1;
+	}
+	sk_X509_pop_free(cas, X509_free);
 	SSL_CTX_set_verify(t->client, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_verify_depth(t->client, 8);
 	/* Client-side resumption towards the TSO: one cached session. */
@@ -861,10 +888,12 @@ tls_reverify_cb(int ok, X509_STORE_CTX *x)
 
 int
 tls_reverify(const struct tls *t, X509 *cert, STACK_OF(X509) *chain,
-    const char **reason)
+    STACK_OF(X509) **verified, const char **reason)
 {
 	X509_STORE_CTX *x = X509_STORE_CTX_new();
 	int ok;
+
+	*verified = NULL;
 
 	if (tls_reverify_idx == -1)
 		tls_reverify_idx = X509_STORE_CTX_get_ex_new_index(0, NULL,
@@ -880,6 +909,10 @@ tls_reverify(const struct tls *t, X509 *cert, STACK_OF(X509) *chain,
 	ok = X509_verify_cert(x) == 1;
 	if (!ok)
 		*reason = tls_verify_reason(X509_STORE_CTX_get_error(x));
+	else if ((*verified = X509_STORE_CTX_get1_chain(x)) == NULL) {
+		*reason = "out of memory";
+		ok = 0;
+	}
 	X509_STORE_CTX_free(x);
 	ERR_clear_error();
 	return ok ? 0 : -1;

@@ -86,12 +86,14 @@ int tls_source_allowed(const struct config_peer *peer,
     const struct sockaddr *sa);
 
 /*
- * Verifies a peer chain again against this (newer) tls: used after a
- * reload to find live sessions whose certificate is now revoked or
- * whose CA is gone. 0 if still good, else -1 and a reason.
+ * Verifies a peer certificate (with the untrusted chain it sent) against
+ * this tls: after a reload, to find live sessions whose certificate is
+ * now revoked or whose CA is gone, and for resumed sessions, which skip
+ * the verify callback. 0 and the verified chain (free it with
+ * sk_X509_pop_free) if good, else -1 and a reason.
  */
 int tls_reverify(const struct tls *t, X509 *cert, STACK_OF(X509) *chain,
-    const char **reason);
+    STACK_OF(X509) **verified, const char **reason);
 
 /*
  * May this X509 error be overlooked? Only "unable to get CRL" for an

@@ -314,6 +314,38 @@ START_TEST(source_address_and_interface)
 }
 END_TEST
 
+/* A reload that removes r1 while the link fails stops the attempts. */
+START_TEST(reload_removes_link)
+{
+	char *dir = tl_tmpdir();
+	struct proc acgw;
+	int port = tl_free_port();
+	size_t mark;
+	char *s;
+
+	proc_init(&acgw, dir, "acgw");
+	write_acgw(&acgw, port, "tso-server.pin");	/* nobody listens */
+	proc_start(&acgw);
+	ck_assert(tl_wait_file_contains(acgw.log, "(failure 2)", 10000));
+	tl_write(acgw.cfg, "control:\n  socket: %s\n", acgw.sock);
+	s = tl_request(acgw.sock, "reload");
+	ck_assert_msg(strncmp(s, "{\"ok\":true", 10) == 0, "%s", s);
+	free(s);
+	s = tl_read(acgw.log);
+	mark = strlen(s);
+	free(s);
+	s = tl_request(acgw.sock, "status");
+	ck_assert_msg(strstr(s, "\"r1_state\":\"not configured\"") != NULL,
+	    "%s", s);
+	free(s);
+	/* No more attempts (the backoff would retry within a second). */
+	ck_assert(!log_after(acgw.log, mark, "r1:", 1500));
+	proc_free(&acgw);
+	tl_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -333,6 +365,7 @@ main(void)
 	tcase_add_test(tc, wrong_name_refused);
 	tcase_add_test(tc, wrong_pin_refused);
 	tcase_add_test(tc, source_address_and_interface);
+	tcase_add_test(tc, reload_removes_link);
 	rc = tl_run_suite(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
 	if (system(cmd) != 0)

@@ -667,6 +667,40 @@ START_TEST(versions_and_ciphers)
 END_TEST
 
 /*
+ * Resumption from the session cache: the resumed session skips the
+ * verify callback, so acgwd checks it after the handshake, and it is
+ * admitted the same way.
+ */
+START_TEST(resumed_session)
+{
+	struct r3opts o = { 0 };
+	struct r3d d;
+	struct tl_run r;
+	char *want, *sess;
+	size_t mark;
+
+	r3d_setup(&d, &o);
+	r3d_start(&d);
+	sess = tl_path(d.dir, "ra1.session");
+	r = s_client(&d, "ra1", "-tls1_2", "-sess_out", sess);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "New, TLSv1.2"));
+	tl_run_free(&r);
+	mark = log_mark(&d);
+	r = s_client(&d, "ra1", "-tls1_2", "-sess_in", sess);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.out, "Reused, TLSv1.2") != NULL, "%s", r.out);
+	tl_run_free(&r);
+	ck_assert(asprintf(&want, ": admitted ra1 (CN=ra1, pin %s, TLSv1.2, "
+	    "ECDHE-ECDSA-AES128-GCM-SHA256, resumed)\n", pin("ra1")) > 0);
+	expect_log(&d, mark, want, 5000);
+	free(want);
+	free(sess);
+	r3d_stop(&d);
+}
+END_TEST
+
+/*
  * A reload that revokes a certificate and swaps the CA file (same CA,
  * new path) ends the revoked live session and only that one.
  */
@@ -1069,6 +1103,7 @@ main(void)
 	tcase_add_test(tc, good_clients);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, versions_and_ciphers);
+	tcase_add_test(tc, resumed_session);
 	tcase_add_test(tc, reload_revokes_live_session);
 	tcase_add_test(tc, peer_session_limit);
 	tcase_add_test(tc, total_session_limit);

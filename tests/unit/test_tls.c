@@ -233,6 +233,17 @@ START_TEST(contexts_and_watches)
 	    "%s", err);
 	config_free(cfg);
 
+	/* A CRL from another CA would leave this one unchecked. */
+	cfg = config_with("peers:\n  - name: ra1\n    ca: %s/ca2.pem\n"
+	    "    crl: %s/ca.crl\n    pins: [\"%s\"]\n"
+	    "    sources: [127.0.0.1/32]\n", pki, pki, pin);
+	t = tls_new(cfg, err, sizeof(err));
+	ck_assert_ptr_null(t);
+	ck_assert_msg(strstr(err, "t.yaml:2:5: peers[0].crl: ") == err &&
+	    strstr(err, "ca.crl: issued by /O=acgw test/CN=acgw test AC CA, "
+	    "not signed by the CA it is configured for") != NULL, "%s", err);
+	config_free(cfg);
+
 	/* A CA file that is not a certificate. */
 	cfg = config_with("peers:\n  - name: ra1\n    ca: %s/ra1.key\n"
 	    "    pins: [\"%s\"]\n    sources: [127.0.0.1/32]\n", pki, pin);
