@@ -666,6 +666,19 @@ START_TEST(versions_and_ciphers)
 }
 END_TEST
 
+/* A CRL past its nextUpdate cannot vouch for anyone: refused. */
+START_TEST(stale_crl)
+{
+	struct r3opts o = { .crl = "ca-stale.crl" };
+	struct r3d d;
+
+	r3d_setup(&d, &o);
+	r3d_start(&d);
+	curl_refused(&d, "ra1", NULL, "CRL expired (nextUpdate passed)");
+	r3d_stop(&d);
+}
+END_TEST
+
 /*
  * Resumption from the session cache: the resumed session skips the
  * verify callback, so acgwd checks it after the handshake, and it is
@@ -1104,6 +1117,7 @@ main(void)
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, versions_and_ciphers);
 	tcase_add_test(tc, resumed_session);
+	tcase_add_test(tc, stale_crl);
 	tcase_add_test(tc, reload_revokes_live_session);
 	tcase_add_test(tc, peer_session_limit);
 	tcase_add_test(tc, total_session_limit);
