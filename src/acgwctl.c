@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <poll.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acgw/audit.h"
 #include "acgw/config.h"
 #include "acgw/json.h"
 
@@ -49,8 +51,14 @@ usage(FILE *f)
 	    "  -h, --help             print this help and exit\n"
 	    "commands (\"acgwctl help\" lists what your role may run):\n"
 	    "  status   version, pid, uptime, configuration and counters\n"
+	    "  peers    live R3 sessions\n"
 	    "  reload   reload the configuration (operators)\n"
-	    "  help     commands available to you\n",
+	    "  audit tail [N] [--follow], audit search [--type T] [--peer P]\n"
+	    "           [--since TIME] [--until TIME] [--limit N]\n"
+	    "  help     commands available to you\n"
+	    "offline (no daemon):\n"
+	    "  audit init [--dir DIR] [--export FILE]\n"
+	    "  audit verify --key K0FILE FILE...\n",
 	    CONFIG_DEFAULT_SOCKET);
 }
 
@@ -363,6 +371,139 @@ print_human(const struct json_value *reply)
 	}
 }
 
+/* ---- offline audit commands (no daemon involved) -------------------- */
+
+/*
+ * audit init [--dir DIR] [--export FILE]: a new log with a fresh K0,
+ * printed (or written to FILE, mode 0600) once for offline custody.
+ */
+static int
+audit_init_cmd(int argc, char **argv)
+{
+	const char *dir = "/var/lib/acgw/audit", *export = NULL;
+	unsigned char k0[AUDIT_KEY_LEN];
+	char err[AUDIT_ERR_MAX], hex[65];
+
+	for (int i = 0; i < argc; i += 2) {
+		if (i + 1 >= argc) {
+			fprintf(stderr, "usage: acgwctl audit init [--dir DIR] "
+			    "[--export FILE]\n");
+			return EXIT_USAGE;
+		}
+		if (strcmp(argv[i], "--dir") == 0)
+			dir = argv[i + 1];
+		else if (strcmp(argv[i], "--export") == 0)
+			export = argv[i + 1];
+		else {
+			fprintf(stderr, "usage: acgwctl audit init [--dir DIR] "
+			    "[--export FILE]\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (audit_init(dir, k0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "acgwctl: audit init: %s\n", err);
+		return EXIT_FAILED;
+	}
+	for (int i = 0; i < AUDIT_KEY_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", k0[i]);
+	if (export != NULL) {
+		int fd = open(export, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0600);
+		FILE *f = fd == -1 ? NULL : fdopen(fd, "w");
+
+		if (f == NULL || fprintf(f, "%s\n", hex) < 0 ||
+		    fclose(f) != 0) {
+			fprintf(stderr, "acgwctl: audit init: %s: %s (the log "
+			    "in %s is created; its K0 is lost unless you copy "
+			    "it from %s/key now, before acgwd evolves it)\n",
+			    export, strerror(errno), dir, dir);
+			return EXIT_FAILED;
+		}
+		printf("audit log created in %s; K0 written to %s\n"
+		    "Move %s offline: it verifies every record ever written, "
+		    "and acgwd keeps no copy once the key evolves.\n", dir,
+		    export, export);
+	} else
+		printf("audit log created in %s\nK0: %s\nKeep K0 offline: it "
+		    "verifies every record ever written, and acgwd keeps no "
+		    "copy once the key evolves.\n", dir, hex);
+	memset(hex, 0, sizeof(hex));
+	return EXIT_OK;
+}
+
+/* audit verify --key K0FILE FILE...: offline, exit 0 or 1. */
+static int
+audit_verify_cmd(int argc, char **argv)
+{
+	unsigned char k0[AUDIT_KEY_LEN];
+	struct audit_verify v;
+	char err[AUDIT_ERR_MAX];
+	unsigned epoch;
+
+	if (argc < 3 || strcmp(argv[0], "--key") != 0) {
+		fprintf(stderr, "usage: acgwctl audit verify --key K0FILE "
+		    "FILE...\n");
+		return EXIT_USAGE;
+	}
+	if (audit_read_key(argv[1], k0, &epoch, err, sizeof(err)) != 0) {
+		fprintf(stderr, "acgwctl: audit verify: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (epoch != 0)
+		fprintf(stderr, "acgwctl: audit verify: warning: %s is the key "
+		    "of epoch %u, not K0; records of earlier epochs will not "
+		    "verify\n", argv[1], epoch);
+	if (audit_verify_files(k0, (const char *const *)argv + 2,
+	    (size_t)(argc - 2), &v) != 0) {
+		printf("FAILED: %s\n", v.error);
+		if (v.records > 0)
+			printf("(the %llu records before it verified: seq "
+			    "%llu..%llu)\n", (unsigned long long)v.records,
+			    (unsigned long long)v.first_seq,
+			    (unsigned long long)v.last_seq);
+		return EXIT_FAILED;
+	}
+	printf("ok: %llu records, seq %llu..%llu, epochs %u..%u, first %s, "
+	    "last %s\n", (unsigned long long)v.records,
+	    (unsigned long long)v.first_seq, (unsigned long long)v.last_seq,
+	    v.first_epoch, v.last_epoch, v.first_time, v.last_time);
+	return EXIT_OK;
+}
+
+/* Audit records for people: one line each. */
+static void
+print_records(const struct json_value *records)
+{
+	struct json_buf j;
+
+	if (records->n == 0) {
+		printf("no records\n");
+		return;
+	}
+	json_init(&j, 0);
+	for (size_t i = 0; i < records->n; i++) {
+		const struct json_value *r = records->items[i];
+		const struct json_value *seq = json_get(r, "seq");
+		const struct json_value *t = json_get(r, "time");
+		const struct json_value *type = json_get(r, "type");
+		const struct json_value *actor = json_get(r, "actor");
+		const struct json_value *peer = json_get(r, "peer");
+		const struct json_value *det = json_get(r, "details");
+
+		json_reset(&j);
+		if (det != NULL)
+			json_write_value(&j, det);
+		printf("%lld %s %s %s %s %s\n",
+		    seq && seq->is_int ? (long long)seq->integer : 0LL,
+		    t && t->type == JSON_STRING ? t->string : "?",
+		    type && type->type == JSON_STRING ? type->string : "?",
+		    actor && actor->type == JSON_STRING ? actor->string : "?",
+		    peer && peer->type == JSON_STRING ? peer->string : "-",
+		    j.s ? j.s : "{}");
+	}
+	json_free(&j);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -375,11 +516,13 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = getenv("ACGW_CONTROL_SOCKET");
-	const struct json_value *ok, *error;
+	const struct json_value *ok, *error, *records;
+	int follow = 0;
+	uint64_t last_seq = 0;
 	struct json_value *reply;
 	int json = 0, timeout_s = 30, ch, fd, rc;
 	char line[65536], perr[128], *raw;
-	size_t len = 0, rawlen;
+	size_t len = 0, rawlen, base_len;
 
 	if (sock == NULL || *sock == '\0')
 		sock = CONFIG_DEFAULT_SOCKET;
@@ -410,6 +553,20 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* These work on files, without a daemon. */
+	if (argc - optind >= 2 && strcmp(argv[optind], "audit") == 0) {
+		if (strcmp(argv[optind + 1], "init") == 0)
+			return audit_init_cmd(argc - optind - 2,
+			    argv + optind + 2);
+		if (strcmp(argv[optind + 1], "verify") == 0)
+			return audit_verify_cmd(argc - optind - 2,
+			    argv + optind + 2);
+	}
+	follow = argc - optind >= 2 && strcmp(argv[optind], "audit") == 0 &&
+	    strcmp(argv[optind + 1], "tail") == 0 &&
+	    strcmp(argv[argc - 1], "--follow") == 0;
+	if (follow)
+		argc--;		/* acgwctl's own option, not the daemon's */
 	line[0] = '\0';
 	for (int i = optind; i < argc; i++)
 		if (append_arg(line, sizeof(line) - 1, &len, argv[i]) != 0) {
@@ -418,7 +575,9 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	line[len++] = '\n';
+	base_len = len;
 
+again:
 	fd = connect_socket(sock);
 	write_all(fd, line, len);
 	raw = read_reply(fd, timeout_s * 1000, &rawlen);
@@ -433,10 +592,15 @@ main(int argc, char **argv)
 		free(raw);
 		return EXIT_PROTOCOL;
 	}
+	records = json_get(reply, "records");
 	if (json)
 		printf("%s\n", raw);
 	if (ok->boolean) {
-		if (!json)
+		if (!json && records != NULL && records->type == JSON_ARRAY &&
+		    strcmp(argv[optind], "audit") == 0) {
+			if (!follow || records->n > 0)
+				print_records(records);
+		} else if (!json)
 			print_human(reply);
 		rc = EXIT_OK;
 	} else {
@@ -448,6 +612,25 @@ main(int argc, char **argv)
 		rc = error && error->type == JSON_STRING &&
 		    strncmp(error->string, "permission denied", 17) == 0 ?
 		    EXIT_DENIED : EXIT_FAILED;
+	}
+	if (follow && rc == EXIT_OK) {
+		/* --follow: ask for what came after the last record, each second. */
+		if (records != NULL && records->type == JSON_ARRAY &&
+		    records->n > 0) {
+			const struct json_value *s = json_get(records->items[
+			    records->n - 1], "seq");
+
+			if (s != NULL && s->is_int)
+				last_seq = (uint64_t)s->integer;
+		}
+		fflush(stdout);
+		json_value_free(reply);
+		free(raw);
+		sleep(1);
+		len = (size_t)snprintf(line, sizeof(line), "audit tail 100000 "
+		    "after %llu\n", (unsigned long long)last_seq);
+		(void)base_len;
+		goto again;
 	}
 	json_value_free(reply);
 	free(raw);

@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "acgw/audit.h"
 #include "acgw/config.h"
 #include "acgw/control.h"
 #include "acgw/log.h"
@@ -36,6 +37,7 @@ struct acgwd {
 	struct tls *tls;
 	const char *config_path;
 	struct control *ctl;
+	struct audit *audit;		/* NULL with audit.enabled: false */
 	struct r1 *r1;
 	struct r3 *r3;
 	struct event *ev_expiry;
@@ -89,6 +91,21 @@ format_utc(time_t t, char *buf, size_t len)
 
 	gmtime_r(&t, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A durable record, or -1 with why: the action must then not happen. */
+static int
+acgwd_record(struct acgwd *d, const char *type, const char *actor,
+    struct json_buf *details, char *err, size_t errlen)
+{
+	if (d->audit == NULL)
+		return 0;
+	if (details->failed) {
+		snprintf(err, errlen, "audit record too large");
+		return -1;
+	}
+	return audit_append_sync(d->audit, type, actor, NULL, details->s, err,
+	    errlen);
 }
 
 static void
@@ -179,6 +196,22 @@ acgwd_expiry_check(struct acgwd *d)
 		if (st == TLS_EXPIRY_OK)
 			continue;
 		format_utc(w[i].until, until, sizeof(until));
+		if (d->audit != NULL) {
+			struct json_buf j;
+
+			json_init(&j, 4096);
+			json_object_begin(&j);
+			json_kv_str(&j, "what", w[i].what);
+			json_kv_str(&j, "path", w[i].path);
+			json_kv_str(&j, "until", until);
+			json_kv_str(&j, "state", tls_expiry_name(st));
+			json_object_end(&j);
+			if (j.failed || audit_append(d->audit, "tls.expiry",
+			    "system", NULL, j.s, NULL, NULL) != 0)
+				log_warnx("cannot record the expiry warning in "
+				    "the audit log");
+			json_free(&j);
+		}
 		if (w[i].is_crl)
 			log_warnx("%s %s (%s): %s: nextUpdate %s%s", w[i].what,
 			    w[i].path, w[i].subject, st == TLS_EXPIRED ?
@@ -241,6 +274,46 @@ acgwd_expiry_json(struct acgwd *d, struct json_buf *j)
 
 /* ---- reload --------------------------------------------------------- */
 
+/*
+ * The last step that may fail: the audit log takes the new settings and
+ * records the change; only then is anything switched.
+ */
+static int
+acgwd_audit_reload(struct acgwd *d, const struct config *ncfg, char *err,
+    size_t errlen)
+{
+	char oldsha[65], newsha[65];
+	struct json_buf j;
+	int changed, rc;
+
+	if ((d->audit != NULL) != (ncfg->audit.enabled != 0)) {
+		snprintf(err, errlen, "audit.enabled cannot change on a reload; "
+		    "restart acgwd");
+		return -1;
+	}
+	if (d->audit == NULL)
+		return 0;
+	if (audit_reconfigure(d->audit, ncfg, err, errlen) != 0)
+		return -1;
+	hex(d->cfg->sha256, sizeof(d->cfg->sha256), oldsha);
+	hex(ncfg->sha256, sizeof(ncfg->sha256), newsha);
+	changed = strcmp(oldsha, newsha) != 0;
+	json_init(&j, 4096);
+	json_object_begin(&j);
+	json_kv_str(&j, "config", d->config_path);
+	json_kv_str(&j, "sha256", newsha);
+	if (changed)
+		json_kv_str(&j, "previous_sha256", oldsha);
+	json_object_end(&j);
+	rc = acgwd_record(d, changed ? "config.changed" : "daemon.reload",
+	    "system", &j, err, errlen);
+	json_free(&j);
+	if (rc != 0)
+		/* The old settings stay in force with the old config. */
+		audit_reconfigure(d->audit, d->cfg, err, errlen);
+	return rc;
+}
+
 static int
 acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 {
@@ -275,9 +348,11 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 		config_free(ncfg);
 		goto fail;
 	}
-	if (r3_prepare(d->r3, ncfg, err, errlen) != 0) {
+	if (r3_prepare(d->r3, ncfg, err, errlen) != 0 ||
+	    acgwd_audit_reload(d, ncfg, err, errlen) != 0) {
 		log_warnx("reload failed, keeping the running configuration: "
 		    "%s", err);
+		r3_abort(d->r3);
 		control_abort(d->ctl);
 		tls_free(ntls);
 		config_free(ncfg);
@@ -313,6 +388,28 @@ fail:
 }
 
 /* ---- control commands ---------------------------------------------- */
+
+/* Every operator command is on record before it runs. */
+static int
+acgwd_audit_command(void *arg, const struct control_caller *who,
+    const char *line, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+	struct json_buf j;
+	char actor[32];
+	int rc;
+
+	json_init(&j, 8192);
+	json_object_begin(&j);
+	json_kv_int(&j, "uid", (int64_t)who->uid);
+	json_kv_int(&j, "pid", (int64_t)who->pid);
+	json_kv_str(&j, "command", line);
+	json_object_end(&j);
+	snprintf(actor, sizeof(actor), "operator:%ld", (long)who->uid);
+	rc = acgwd_record(d, "operator.command", actor, &j, err, errlen);
+	json_free(&j);
+	return rc;
+}
 
 static int
 acgwd_cmd_status(void *arg, const struct control_caller *who, int argc,
@@ -354,10 +451,96 @@ acgwd_cmd_status(void *arg, const struct control_caller *who, int argc,
 	    d->cfg->r3.listen.text : "-");
 	json_kv_uint(j, "r3_sessions", r3_nsessions(d->r3));
 	r1_status_json(d->r1, j);
+	if (d->audit != NULL)
+		audit_status_json(d->audit, j);
+	else
+		json_kv_str(j, "audit_state", "disabled");
 	json_kv_uint(j, "peers_configured", d->cfg->peers.n);
 	json_key(j, "certificates");
 	acgwd_expiry_json(d, j);
 	return 0;
+}
+
+/* audit tail [N] [after SEQ] | audit search [--type T] [--peer P] ... */
+static int
+acgwd_cmd_audit(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+	static const char usage[] = "usage: audit tail [N] [after SEQ] | "
+	    "audit search [--type T] [--peer P] [--since TIME] [--until TIME] "
+	    "[--limit N]";
+	uint64_t n = 20, after = 0;
+	char uerr[UNITS_ERR_MAX];
+
+	if (d->audit == NULL) {
+		snprintf(err, errlen, "the audit log is disabled "
+		    "(audit.enabled: false)");
+		return -1;
+	}
+	if (argc >= 2 && strcmp(argv[1], "tail") == 0) {
+		int i = 2;
+
+		if (i < argc && strcmp(argv[i], "after") != 0 &&
+		    (units_parse_uint(argv[i++], &n, uerr, sizeof(uerr)) != 0 ||
+		    n == 0 || n > 100000)) {
+			snprintf(err, errlen, "audit tail: N must be 1..100000");
+			return -1;
+		}
+		if (i + 1 < argc && strcmp(argv[i], "after") == 0) {
+			if (units_parse_uint(argv[i + 1], &after, uerr,
+			    sizeof(uerr)) != 0) {
+				snprintf(err, errlen, "audit tail: %s", uerr);
+				return -1;
+			}
+			i += 2;
+		}
+		if (i != argc) {
+			snprintf(err, errlen, "%s", usage);
+			return -1;
+		}
+		json_key(j, "records");
+		return audit_tail_json(d->audit, (size_t)n, after, j, err,
+		    errlen);
+	}
+	if (argc >= 2 && strcmp(argv[1], "search") == 0) {
+		struct audit_filter f = { NULL, NULL, NULL, NULL, 100 };
+
+		for (int i = 2; i < argc; i += 2) {
+			const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+			uint64_t lim;
+
+			if (v == NULL) {
+				snprintf(err, errlen, "%s", usage);
+				return -1;
+			}
+			if (strcmp(argv[i], "--type") == 0) {
+				if (!audit_type_valid(v)) {
+					snprintf(err, errlen, "audit search: "
+					    "unknown record type \"%.64s\"", v);
+					return -1;
+				}
+				f.type = v;
+			} else if (strcmp(argv[i], "--peer") == 0)
+				f.peer = v;
+			else if (strcmp(argv[i], "--since") == 0)
+				f.since = v;
+			else if (strcmp(argv[i], "--until") == 0)
+				f.until = v;
+			else if (strcmp(argv[i], "--limit") == 0 &&
+			    units_parse_uint(v, &lim, uerr, sizeof(uerr)) == 0 &&
+			    lim > 0 && lim <= 100000)
+				f.limit = (size_t)lim;
+			else {
+				snprintf(err, errlen, "%s", usage);
+				return -1;
+			}
+		}
+		json_key(j, "records");
+		return audit_search_json(d->audit, &f, j, err, errlen);
+	}
+	snprintf(err, errlen, "%s", usage);
+	return -1;
 }
 
 static int
@@ -430,6 +613,14 @@ acgwd_stop(struct acgwd *d, const char *why)
 	d->stopping = 1;
 	log_notice("stopping (%s)", why);
 	notify_stopping(d->notify);
+	if (d->audit != NULL) {
+		char err[AUDIT_ERR_MAX], details[64];
+
+		snprintf(details, sizeof(details), "{\"signal\":\"%s\"}", why);
+		if (audit_append_sync(d->audit, "daemon.stop", "system", NULL,
+		    details, err, sizeof(err)) != 0)
+			log_warnx("cannot record the stop: %s", err);
+	}
 	control_shutdown(d->ctl);
 	r3_shutdown(d->r3);
 	r1_shutdown(d->r1);
@@ -532,6 +723,9 @@ acgwd_register_commands(struct acgwd *d)
 		{ "reload", CONTROL_ROLE_OPERATOR, "reload",
 		    "reload the configuration (as SIGHUP does)",
 		    acgwd_cmd_reload, d },
+		{ "audit", CONTROL_ROLE_READER, "audit tail [N] | audit search "
+		    "[--type T] [--peer P] [--since T] [--until T]",
+		    "recent or matching audit records", acgwd_cmd_audit, d },
 		{ "peers", CONTROL_ROLE_READER, "peers",
 		    "every live R3 session: peer, address, TLS, pin, counters",
 		    acgwd_cmd_peers, d },
@@ -549,6 +743,7 @@ acgwd_free(struct acgwd *d)
 	control_free(d->ctl);
 	r3_free(d->r3);
 	r1_free(d->r1);
+	audit_close(d->audit);
 	if (d->ev_expiry) event_free(d->ev_expiry);
 	free(d->expiry_seen);
 	if (d->ev_term) event_free(d->ev_term);
@@ -626,9 +821,32 @@ main(int argc, char **argv)
 	d.notify = notify_open();
 	if ((d.ctl = control_new(d.base, d.cfg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if ((d.r3 = r3_new(d.base, d.cfg, d.tls, err, sizeof(err))) == NULL)
+	if (d.cfg->audit.enabled) {
+		struct json_buf j;
+
+		if ((d.audit = audit_open(d.base, d.cfg, err, sizeof(err))) ==
+		    NULL)
+			fatalx("audit: %s", err);
+		control_set_audit(d.ctl, acgwd_audit_command, &d);
+		json_init(&j, 4096);
+		json_object_begin(&j);
+		json_kv_str(&j, "version", PACKAGE_VERSION);
+		json_kv_int(&j, "pid", (int64_t)getpid());
+		json_kv_str(&j, "config", path);
+		hex(d.cfg->sha256, sizeof(d.cfg->sha256), sha);
+		json_kv_str(&j, "config_sha256", sha);
+		json_object_end(&j);
+		if (acgwd_record(&d, "daemon.start", "system", &j, err,
+		    sizeof(err)) != 0)
+			fatalx("audit: cannot record the start: %s", err);
+		json_free(&j);
+	} else
+		log_warnx("the audit log is disabled (audit.enabled: false): "
+		    "nothing acgwd does is recorded");
+	if ((d.r3 = r3_new(d.base, d.cfg, d.tls, d.audit, err,
+	    sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if ((d.r1 = r1_new(d.base, d.cfg, d.tls)) == NULL)
+	if ((d.r1 = r1_new(d.base, d.cfg, d.tls, d.audit)) == NULL)
 		fatalx("r1: out of memory");
 	if (acgwd_register_commands(&d) != 0)
 		fatalx("out of memory");

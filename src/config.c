@@ -162,7 +162,31 @@ static const struct config_key config_table[] = {
 
 	LATER("policy", "not supported yet (arrives with policy and "
 	    "attestation)"),
-	LATER("audit", "not supported yet (arrives with the audit log)"),
+	SECTION("audit"),
+	KEY("audit.enabled", CONFIG_BOOL, audit.enabled, 0, 0, "true"),
+	KEY("audit.dir", CONFIG_PATH, audit.dir, 0, 0, "/var/lib/acgw/audit"),
+	{ .path = "audit.sync", .type = CONFIG_ENUM, .offset = OFF(audit.sync),
+	  .def = "always", .choices = "always|batch" },
+	KEY("audit.batch_interval", CONFIG_DURATION, audit.batch_interval_ms,
+	    1, SEC(10), "50ms"),
+	KEY("audit.key_interval", CONFIG_DURATION, audit.key_interval_ms,
+	    SEC(1), DAY(1), "15m"),
+	KEY("audit.key_records", CONFIG_UINT, audit.key_records, 1,
+	    100000000, "100000"),
+	KEY("audit.max_file_size", CONFIG_SIZE, audit.max_file_size, 65536,
+	    4ULL << 30, "64MiB"),
+	KEY("audit.max_file_age", CONFIG_DURATION, audit.max_file_age_ms,
+	    MIN(1), DAY(365), "1d"),
+	KEY("audit.keep_files", CONFIG_UINT, audit.keep_files, 0, 1000000,
+	    "0"),
+	KEY("audit.keep_age", CONFIG_DURATION, audit.keep_age_ms, 0,
+	    DAY(3650), "0s"),
+	KEY("audit.syslog", CONFIG_BOOL, audit.syslog, 0, 0, "true"),
+	{ .path = "audit.disk_full_action", .type = CONFIG_ENUM,
+	  .offset = OFF(audit.disk_full_action), .def = "fail_closed",
+	  .choices = "fail_closed|stop" },
+	KEY("audit.retry_interval", CONFIG_DURATION, audit.retry_interval_ms,
+	    100, MIN(10), "5s"),
 	LATER("dispatch", "not supported yet (arrives with the relay)"),
 };
 
@@ -1351,6 +1375,7 @@ config_free(struct config *cfg)
 	free(cfg->r1.key);
 	free(cfg->r1.source_address.text);
 	free(cfg->r1.interface);
+	free(cfg->audit.dir);
 	for (size_t i = 0; i < cfg->peers.n; i++)
 		config_free_peer(&cfg->peers.v[i]);
 	free(cfg->peers.v);

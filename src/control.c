@@ -59,6 +59,8 @@ struct control {
 	struct control_client *clients;
 	size_t nclients;
 	int shutting_down;
+	control_audit_fn audit;
+	void *audit_arg;
 };
 
 const char *
@@ -260,6 +262,26 @@ control_execute(struct control *ctl, const struct control_caller *who,
 		    control_role_name(who->role));
 		control_error_reply(reply, err);
 		goto out;
+	}
+	if (cmd->role == CONTROL_ROLE_OPERATOR && ctl->audit != NULL) {
+		char cmdline[CONTROL_ERR_MAX], msg[CONTROL_ERR_MAX + 64];
+		size_t off = 0;
+
+		/* The words as parsed: what will run, not how it was typed. */
+		cmdline[0] = '\0';
+		for (int i = 0; i < req.argc && off < sizeof(cmdline); i++) {
+			int w = snprintf(cmdline + off, sizeof(cmdline) - off,
+			    "%s%s", i ? " " : "", req.argv[i]);
+			if (w < 0)
+				break;
+			off += (size_t)w;
+		}
+		if (ctl->audit(ctl->audit_arg, who, cmdline, err,
+		    sizeof(err)) != 0) {
+			snprintf(msg, sizeof(msg), "refused: %s", err);
+			control_error_reply(reply, msg);
+			goto out;
+		}
 	}
 	json_object_begin(reply);
 	json_kv_bool(reply, "ok", 1);
@@ -862,6 +884,13 @@ control_shutdown(struct control *ctl)
 		next = c->next;
 		control_client_close(c);
 	}
+}
+
+void
+control_set_audit(struct control *ctl, control_audit_fn fn, void *arg)
+{
+	ctl->audit = fn;
+	ctl->audit_arg = arg;
 }
 
 size_t

@@ -249,6 +249,13 @@ json_null(struct json_buf *j)
 	json_put(j, "null", 4);
 }
 
+void
+json_raw(struct json_buf *j, const char *s, size_t len)
+{
+	json_sep(j);
+	json_put(j, s, len);
+}
+
 void json_kv_str(struct json_buf *j, const char *k, const char *s)
 { json_key(j, k); json_string(j, s); }
 void json_kv_int(struct json_buf *j, const char *k, int64_t v)
@@ -625,4 +632,44 @@ json_get(const struct json_value *obj, const char *key)
 		if (strcmp(obj->keys[i], key) == 0)
 			return obj->items[i];
 	return NULL;
+}
+
+void
+json_write_value(struct json_buf *j, const struct json_value *v)
+{
+	char num[40];
+
+	switch (v->type) {
+	case JSON_NULL:
+		json_null(j);
+		break;
+	case JSON_BOOL:
+		json_bool(j, v->boolean);
+		break;
+	case JSON_NUMBER:
+		if (v->is_int)
+			json_int(j, v->integer);
+		else {
+			snprintf(num, sizeof(num), "%.17g", v->number);
+			json_raw(j, num, strlen(num));
+		}
+		break;
+	case JSON_STRING:
+		json_string_len(j, v->string, v->string_len);
+		break;
+	case JSON_ARRAY:
+		json_array_begin(j);
+		for (size_t i = 0; i < v->n; i++)
+			json_write_value(j, v->items[i]);
+		json_array_end(j);
+		break;
+	case JSON_OBJECT:
+		json_object_begin(j);
+		for (size_t i = 0; i < v->n; i++) {
+			json_key(j, v->keys[i]);
+			json_write_value(j, v->items[i]);
+		}
+		json_object_end(j);
+		break;
+	}
 }

@@ -50,6 +50,7 @@ enum r1_state {
 
 struct r1 {
 	struct event_base *base;
+	struct audit *audit;
 	const struct config *cfg;
 	const struct tls *tls;
 	enum r1_state state;
@@ -81,6 +82,27 @@ static const char r1_query_registration[] =
 	"</oadr:oadrPayload>\n";
 
 static void r1_schedule(struct r1 *r1, uint64_t ms);
+
+/* The link went up or down: one audit record. */
+static void
+r1_audit(struct r1 *r1, const char *state, const char *why)
+{
+	struct json_buf j;
+
+	if (r1->audit == NULL)
+		return;
+	json_init(&j, 4096);
+	json_object_begin(&j);
+	json_kv_str(&j, "state", state);
+	json_kv_str(&j, "url", r1->cfg->r1.url.text);
+	if (why != NULL)
+		json_kv_str(&j, "reason", why);
+	json_object_end(&j);
+	if (j.failed || audit_append(r1->audit, "r1.link", "r1", NULL, j.s,
+	    NULL, NULL) != 0)
+		log_warnx("r1: cannot record the link state in the audit log");
+	json_free(&j);
+}
 static int r1_on_interface(struct r1 *r1, char *why, size_t len);
 
 static void
@@ -244,6 +266,9 @@ r1_failed(struct r1 *r1, const char *why)
 	if (r1->delay_ms > r1->cfg->r1.backoff_max_ms)
 		r1->delay_ms = r1->cfg->r1.backoff_max_ms;
 	wait = r1_jitter(r1->delay_ms);
+	/* Once per outage, not per retry. */
+	if (r1->state == R1_UP || r1->failures == 1)
+		r1_audit(r1, "down", why);
 	snprintf(r1->last_error, sizeof(r1->last_error), "%s", why);
 	log_warnx("r1: %s: %s; retrying in %llu ms (failure %llu)",
 	    r1->cfg->r1.url.text, why, (unsigned long long)wait,
@@ -306,6 +331,7 @@ r1_response_cb(struct evhttp_request *req, void *arg)
 		log_notice("r1: link up to %s (%s, pin %s) after %llu failures",
 		    r1->cfg->r1.url.text, r1->server, id.pin,
 		    (unsigned long long)r1->failures);
+		r1_audit(r1, "up", r1->server);
 	}
 	if (code != 200)
 		log_warnx("r1: %s answered HTTP %d", r1->cfg->r1.url.text, code);
@@ -454,7 +480,7 @@ r1_schedule(struct r1 *r1, uint64_t ms)
 
 struct r1 *
 r1_new(struct event_base *base, const struct config *cfg,
-    const struct tls *tls)
+    const struct tls *tls, struct audit *audit)
 {
 	struct r1 *r1 = calloc(1, sizeof(*r1));
 
@@ -464,6 +490,7 @@ r1_new(struct event_base *base, const struct config *cfg,
 		r1_ssl_idx = SSL_get_ex_new_index(0, "acgw r1", NULL, NULL,
 		    NULL);
 	r1->base = base;
+	r1->audit = audit;
 	r1->cfg = cfg;
 	r1->tls = tls;
 	r1->timer = evtimer_new(base, r1_attempt, r1);

@@ -90,6 +90,7 @@ struct r3_bucket {
 
 struct r3 {
 	struct event_base *base;
+	struct audit *audit;
 	const struct config *cfg;
 	const struct tls *tls;
 	struct evhttp *http;
@@ -125,6 +126,37 @@ r3_conn_unlink(struct r3_conn *c)
 	r3->nconns--;
 	c->r3 = NULL;
 	c->prev = c->next = NULL;
+}
+
+/* One audit record about a connection (queued; group-committed). */
+static void
+r3_audit(struct audit *audit, const char *type, const struct r3_conn *c,
+    const char *reason)
+{
+	struct json_buf j;
+
+	if (audit == NULL)
+		return;
+	json_init(&j, 8192);
+	json_object_begin(&j);
+	json_kv_str(&j, "address", c->addrtext);
+	if (reason != NULL)
+		json_kv_str(&j, "reason", reason);
+	if (c->have_id) {
+		json_kv_str(&j, "cn", c->id.subject_cn);
+		json_kv_str(&j, "pin", c->id.pin);
+	}
+	if (c->admitted) {
+		json_kv_str(&j, "tls", SSL_get_version(c->ssl));
+		json_kv_str(&j, "cipher", SSL_get_cipher_name(c->ssl));
+		json_kv_uint(&j, "requests", c->requests);
+	}
+	json_object_end(&j);
+	if (j.failed || audit_append(audit, type, "r3", c->peer[0] ? c->peer :
+	    NULL, j.s, NULL, NULL) != 0)
+		log_warnx("r3: %s: cannot record %s in the audit log",
+		    c->addrtext, type);
+	json_free(&j);
 }
 
 static long
@@ -179,11 +211,19 @@ r3_conn_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 
 	if (c == NULL)
 		return;
-	if (!c->admitted && !c->logged)
-		log_warnx("r3: refused %s: %s", c->addrtext, c->refusal ?
-		    c->refusal : c->state == CONN_CLOSING ? "closed during the "
-		    "handshake (acgwd stopping or reloading)" :
-		    "connection closed during the handshake");
+	if (!c->admitted && !c->logged) {
+		const char *why = c->refusal ? c->refusal :
+		    c->state == CONN_CLOSING ? "closed during the handshake "
+		    "(acgwd stopping or reloading)" :
+		    "connection closed during the handshake";
+
+		log_warnx("r3: refused %s: %s", c->addrtext, why);
+		if (c->r3 != NULL)
+			r3_audit(c->r3->audit, "tls.refused", c, why);
+	} else if (c->admitted && c->r3 != NULL)
+		r3_audit(c->r3->audit, "peer.closed", c,
+		    c->state == CONN_ADMITTED ? r3_end_reason(c) :
+		    "closed by acgwd");
 	else if (c->admitted && c->state == CONN_ADMITTED)
 		log_info("r3: %s: session of %s ended (%s) after %llu "
 		    "requests", c->addrtext, c->peer, r3_end_reason(c),
@@ -270,6 +310,10 @@ r3_admit(struct r3_conn *c, X509 *cert, STACK_OF(X509) *chain)
 
 	if (r3 == NULL)
 		return 0;
+	if (r3->audit != NULL && !audit_ok(r3->audit)) {
+		c->refusal = "the audit log cannot be written (fail closed)";
+		return 0;
+	}
 	if (tls_identity_from_cert(cert, &c->id) != 0) {
 		c->refusal = "cannot read the certificate";
 		return 0;
@@ -376,6 +420,7 @@ r3_refuse_now(struct r3_conn *c, const char *how)
 {
 	log_warnx("r3: refused %s: %s%s", c->addrtext, c->refusal ?
 	    c->refusal : "?", how);
+	r3_audit(c->r3->audit, "tls.refused", c, c->refusal);
 	c->refusal = NULL;
 	c->logged = 1;
 	r3_conn_close(c, "refused");
@@ -424,6 +469,7 @@ r3_established(struct r3_conn *c)
 	c->since = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &c->last_active);
 	r3_idle_arm(c);
+	r3_audit(c->r3->audit, "peer.admitted", c, NULL);
 	log_info("r3: %s: admitted %s (CN=%s, pin %s, %s, %s%s)", c->addrtext,
 	    c->peer, c->id.subject_cn, c->id.pin, version,
 	    SSL_get_cipher_name(c->ssl),
@@ -731,7 +777,7 @@ r3_bind(struct r3 *r3, const struct config *cfg, char *err, size_t errlen)
 
 struct r3 *
 r3_new(struct event_base *base, const struct config *cfg,
-    const struct tls *tls, char *err, size_t errlen)
+    const struct tls *tls, struct audit *audit, char *err, size_t errlen)
 {
 	struct r3 *r3 = calloc(1, sizeof(*r3));
 
@@ -743,6 +789,7 @@ r3_new(struct event_base *base, const struct config *cfg,
 		r3_conn_idx = SSL_get_ex_new_index(0, "acgw r3 conn", NULL,
 		    NULL, r3_conn_ssl_free);
 	r3->base = base;
+	r3->audit = audit;
 	r3->cfg = cfg;
 	r3->tls = tls;
 	if ((r3->http = evhttp_new(base)) == NULL) {

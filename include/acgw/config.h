@@ -168,6 +168,22 @@ struct config {
 	} r1;
 
 	struct config_peerlist peers;
+
+	struct {
+		int enabled;
+		char *dir;
+		int sync;			/* 0 always, 1 batch */
+		uint64_t batch_interval_ms;
+		uint64_t key_interval_ms;
+		uint64_t key_records;
+		uint64_t max_file_size;
+		uint64_t max_file_age_ms;
+		uint64_t keep_files;		/* 0: keep all */
+		uint64_t keep_age_ms;		/* 0: keep all */
+		int syslog;
+		int disk_full_action;		/* 0 fail_closed, 1 stop */
+		uint64_t retry_interval_ms;
+	} audit;
 };
 
 enum config_type {

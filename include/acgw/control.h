@@ -106,6 +106,15 @@ int control_prepare(struct control *ctl, const struct config *newcfg,
 void control_commit(struct control *ctl, const struct config *newcfg);
 void control_abort(struct control *ctl);
 
+/*
+ * Every operator command is recorded before it runs: fn gets the caller
+ * and the request line, and returns 0, or -1 with a reason (the command
+ * is then refused: nothing happens that the audit log would not show).
+ */
+typedef int (*control_audit_fn)(void *arg, const struct control_caller *who,
+    const char *line, char *err, size_t errlen);
+void control_set_audit(struct control *ctl, control_audit_fn fn, void *arg);
+
 /* Stop accepting; flush replies in progress, then close every client. */
 void control_shutdown(struct control *ctl);
 /* Clients connected now. */

@@ -38,6 +38,8 @@ void json_int(struct json_buf *j, int64_t v);
 void json_uint(struct json_buf *j, uint64_t v);
 void json_bool(struct json_buf *j, int v);
 void json_null(struct json_buf *j);
+/* A value already in JSON form, inserted as it is (the caller checks it). */
+void json_raw(struct json_buf *j, const char *s, size_t len);
 
 /* Shorthands for "key": value members. */
 void json_kv_str(struct json_buf *j, const char *key, const char *s);
@@ -76,6 +78,9 @@ void json_value_free(struct json_value *v);
 /* Object member by key, or NULL. */
 const struct json_value *json_get(const struct json_value *obj,
     const char *key);
+
+/* Writes a parsed value back out (compact, one line). */
+void json_write_value(struct json_buf *j, const struct json_value *v);
 
 /* 1 if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 int json_utf8_valid(const char *s, size_t len);

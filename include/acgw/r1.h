@@ -12,6 +12,7 @@
 #ifndef ACGW_R1_H
 #define ACGW_R1_H
 
+#include "acgw/audit.h"
 #include "acgw/config.h"
 #include "acgw/json.h"
 #include "acgw/tls.h"
@@ -19,8 +20,9 @@
 struct event_base;
 struct r1;
 
+/* audit (may be NULL) records the link going up and down. */
 struct r1 *r1_new(struct event_base *base, const struct config *cfg,
-    const struct tls *tls);
+    const struct tls *tls, struct audit *audit);
 void r1_free(struct r1 *r1);
 
 /* Reload: a changed link setting reconnects at once; else nothing moves. */

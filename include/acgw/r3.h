@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "acgw/audit.h"
 #include "acgw/config.h"
 #include "acgw/json.h"
 #include "acgw/tls.h"
@@ -28,8 +29,12 @@ struct r3;
 typedef void (*r3_handler)(void *arg, const char *peer,
     struct evhttp_request *req);
 
+/*
+ * audit (may be NULL) records refusals, admissions and session ends;
+ * while it cannot write, new handshakes are refused (fail closed).
+ */
 struct r3 *r3_new(struct event_base *base, const struct config *cfg,
-    const struct tls *tls, char *err, size_t errlen);
+    const struct tls *tls, struct audit *audit, char *err, size_t errlen);
 void r3_free(struct r3 *r3);
 
 /* Serve path (exact match) with handler. */

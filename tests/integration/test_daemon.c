@@ -24,7 +24,8 @@ struct daemon {
 static void
 write_config(struct daemon *d, const char *sock, const char *extra)
 {
-	tl_write(d->cfg, "log:\n  level: info\ncontrol:\n  socket: %s\n"
+	tl_write(d->cfg, "audit:\n  enabled: false\n"
+	    "log:\n  level: info\ncontrol:\n  socket: %s\n"
 	    "  idle_timeout: 2s\n%s", sock, extra ? extra : "");
 }
 
@@ -182,7 +183,8 @@ START_TEST(reload_good_and_broken)
 
 	/* A good change takes effect. */
 	write_config(&d, d.sock, "daemon:\n  stop_timeout: 5s\n");
-	tl_write(d.cfg, "log:\n  level: debug\ncontrol:\n  socket: %s\n",
+	tl_write(d.cfg, "audit:\n  enabled: false\n"
+	    "log:\n  level: debug\ncontrol:\n  socket: %s\n",
 	    d.sock);
 	r = ctl(&d, "reload", NULL, NULL);
 	ck_assert_msg(r.status == 0, "%s", r.err);
@@ -201,7 +203,8 @@ START_TEST(reload_good_and_broken)
 	free(reply);
 
 	/* A broken one is refused with its location; the old one stays. */
-	tl_write(d.cfg, "log:\n  level: info\ncontrol:\n  socket: %s\n"
+	tl_write(d.cfg, "audit:\n  enabled: false\n"
+	    "log:\n  level: info\ncontrol:\n  socket: %s\n"
 	    "  max_clients: 0\n", d.sock);
 	r = ctl(&d, "reload", NULL, NULL);
 	ck_assert_int_eq(r.status, 1);
@@ -237,7 +240,8 @@ START_TEST(reload_good_and_broken)
 	free(want);
 
 	/* SIGHUP with a good config works too. */
-	tl_write(d.cfg, "log:\n  level: warning\ncontrol:\n  socket: %s\n",
+	tl_write(d.cfg, "audit:\n  enabled: false\n"
+	    "log:\n  level: warning\ncontrol:\n  socket: %s\n",
 	    d.sock);
 	kill(d.pid, SIGHUP);
 	/* The log already holds one "configuration reloaded": poll status. */
@@ -350,7 +354,8 @@ START_TEST(slow_reader)
 	char *burst;
 
 	daemon_setup(&d);
-	tl_write(d.cfg, "log:\n  level: debug\ncontrol:\n  socket: %s\n"
+	tl_write(d.cfg, "audit:\n  enabled: false\n"
+	    "log:\n  level: debug\ncontrol:\n  socket: %s\n"
 	    "  max_response: 64KiB\n", d.sock);
 	daemon_start(&d);
 	len = (size_t)N * 7;

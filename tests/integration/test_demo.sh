@@ -32,6 +32,10 @@ check "is a wildcard address; set r3.allow_wildcard: true to permit it"
 check "notice: configuration reloaded"
 check "notice: stopped"
 check "demo: ok"
+check "audit log created in"
+check "operator.command operator:0 - {\"uid\":0"
+check "tls.refused r3"
+check "ok: "
 # The live session outlived the reload: peers still lists it after.
 echo "$out" | sed -n '/--json peers/,$p' | grep -q '"peer":"ra1"' ||
 	{ echo "FAIL: the ra1 session did not survive the reload"; fail=1; }

@@ -24,7 +24,7 @@ man_opts() {
 		sed 's/\\//g' | sort -u
 }
 usage_opts() {
-	"$build/$1" -h | grep -oE '(^|[ [])--?[A-Za-z]+' | tr -d ' [' | sort -u
+	"$build/$1" -h | grep -E '^  -' | grep -oE '(^|[ [])--?[A-Za-z]+' | tr -d ' [' | sort -u
 }
 for prog in acgwd:acgwd.8 acgwctl:acgwctl.8; do
 	p=${prog%%:*}

@@ -116,7 +116,8 @@ write_tso_from(struct proc *tso, int port, const char *cert,
 {
 	char *pin = pki_line("r1-client.pin");
 
-	tl_write(tso->cfg, "control:\n  socket: %s\n"
+	tl_write(tso->cfg, "audit:\n  enabled: false\n"
+	    "control:\n  socket: %s\n"
 	    "r3:\n  listen: \"127.0.0.1:%d\"\n  cert: %s/%s.pem\n"
 	    "  key: %s/%s.key\n"
 	    "peers:\n  - name: acgw-r1\n    ca: %s/tso-ca.pem\n"
@@ -138,7 +139,8 @@ write_acgw_with(struct proc *a, int port, const char *pinfile,
 {
 	char *pin = pki_line(pinfile);
 
-	tl_write(a->cfg, "control:\n  socket: %s\n"
+	tl_write(a->cfg, "audit:\n  enabled: false\n"
+	    "control:\n  socket: %s\n"
 	    "r1:\n  url: https://127.0.0.1:%d/vtn\n  server_name: tso.test\n"
 	    "  ca: %s/tso-ca.pem\n  cert: %s/r1-client.pem\n"
 	    "  key: %s/r1-client.key\n  pin: \"%s\"\n"
@@ -327,7 +329,8 @@ START_TEST(reload_removes_link)
 	write_acgw(&acgw, port, "tso-server.pin");	/* nobody listens */
 	proc_start(&acgw);
 	ck_assert(tl_wait_file_contains(acgw.log, "(failure 2)", 10000));
-	tl_write(acgw.cfg, "control:\n  socket: %s\n", acgw.sock);
+	tl_write(acgw.cfg, "audit:\n  enabled: false\n"
+	    "control:\n  socket: %s\n", acgw.sock);
 	s = tl_request(acgw.sock, "reload");
 	ck_assert_msg(strncmp(s, "{\"ok\":true", 10) == 0, "%s", s);
 	free(s);

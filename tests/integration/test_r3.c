@@ -89,6 +89,8 @@ write_config(struct r3d *d, const struct r3opts *o)
 	 * refused for its own defect, not for being unknown.
 	 */
 	tl_write(d->cfg,
+	    "audit:\n"
+	    "  enabled: false\n"
 	    "log:\n"
 	    "  level: debug\n"
 	    "control:\n"

@@ -73,7 +73,8 @@ setup(void)
 	logpath = tl_path(dir, "acgwd.log");
 	notify = tl_path(dir, "notify");
 	nfd = tl_notify_listen(notify);
-	tl_write(cfg, "control:\n  socket: %s\n  group: users\n"
+	tl_write(cfg, "audit:\n  enabled: false\n"
+	    "control:\n  socket: %s\n  group: users\n"
 	    "  readers: [audio]\n  operators: [video]\n"
 	    "  max_clients: 2\n  max_clients_per_uid: 2\n", sock);
 	argv[0] = (char *)tl_env("ACGWD");
@@ -280,7 +281,8 @@ START_TEST(reload_refuses_foreign_group)
 
 	ck_assert_int_eq(mkdir(sub, 0755), 0);
 	ck_assert_int_eq(chown(sub, NOBODY, NOBODY), 0);
-	tl_write(conf, "control:\n  socket: %s\n", s);
+	tl_write(conf, "audit:\n  enabled: false\n"
+	    "control:\n  socket: %s\n", s);
 	ck_assert_int_eq(chmod(conf, 0644), 0);
 	r = tl_run_as(d, argv, 15000, drop_to_nobody, &none);
 	ck_assert_msg(r.status == 0, "acgwd as nobody did not start: %s", r.err);
@@ -289,7 +291,8 @@ START_TEST(reload_refuses_foreign_group)
 	pid = (pid_t)atol(strstr(reply, "\"pid\":") + 6);
 	free(reply);
 
-	tl_write(conf, "control:\n  socket: %s\n  group: users\n"
+	tl_write(conf, "audit:\n  enabled: false\n"
+	    "control:\n  socket: %s\n  group: users\n"
 	    "  mode: \"0640\"\n", s);
 	r = tl_run(d, ctlv, 15000);
 	ck_assert_int_eq(r.status, 1);
