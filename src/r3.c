@@ -220,11 +220,12 @@ r3_conn_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 		log_warnx("r3: refused %s: %s", c->addrtext, why);
 		if (c->r3 != NULL)
 			r3_audit(c->r3->audit, "tls.refused", c, why);
-	} else if (c->admitted && c->r3 != NULL)
+	}
+	if (c->admitted && c->r3 != NULL)
 		r3_audit(c->r3->audit, "peer.closed", c,
 		    c->state == CONN_ADMITTED ? r3_end_reason(c) :
 		    "closed by acgwd");
-	else if (c->admitted && c->state == CONN_ADMITTED)
+	if (c->admitted && c->state == CONN_ADMITTED)
 		log_info("r3: %s: session of %s ended (%s) after %llu "
 		    "requests", c->addrtext, c->peer, r3_end_reason(c),
 		    (unsigned long long)c->requests);

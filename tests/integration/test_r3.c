@@ -991,7 +991,7 @@ START_TEST(key_hygiene)
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_str_eq(r.out, "");
 	/* r3.key is on line 8, its value at column 8. */
-	ck_assert(asprintf(&want, "%s:8:8: r3.key: %s: private key readable by "
+	ck_assert(asprintf(&want, "%s:10:8: r3.key: %s: private key readable by "
 	    "group or others (mode 0644); fix: chmod 600 %s\n", d.cfg, key,
 	    key) > 0);
 	ck_assert_str_eq(r.err, want);

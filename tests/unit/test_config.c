@@ -218,9 +218,8 @@ START_TEST(unsupported_sections)
 	refused("policy: {}\n",
 	    "acgwd.yaml:1:1: policy: not supported yet (arrives with policy "
 	    "and attestation)");
-	refused("audit:\n  dir: /x\n",
-	    "acgwd.yaml:1:1: audit: not supported yet (arrives with the audit "
-	    "log)");
+	refused("audit:\n  dir: relative\n",
+	    "acgwd.yaml:2:8: audit.dir: \"relative\" is not an absolute path");
 	refused("dispatch: {}\n",
 	    "acgwd.yaml:1:1: dispatch: not supported yet (arrives with the "
 	    "relay)");
