@@ -801,6 +801,31 @@ main(int argc, char **argv)
 		config_free(d.cfg);
 		return 1;
 	}
+	/* The audit log is part of the configuration too: it must exist. */
+	if (d.cfg->audit.enabled) {
+		char keypath[4096];
+		unsigned char key[AUDIT_KEY_LEN];
+		unsigned epoch;
+
+		snprintf(keypath, sizeof(keypath), "%s/key", d.cfg->audit.dir);
+		if (access(keypath, F_OK) != 0) {
+			config_locate(d.cfg, "audit.dir", -1, err, sizeof(err));
+			fprintf(stderr, "%s: %s has no key: create the log with "
+			    "\"acgwctl audit init --dir %s\" and keep the K0 it "
+			    "prints offline\n", err, d.cfg->audit.dir,
+			    d.cfg->audit.dir);
+			tls_free(d.tls);
+			config_free(d.cfg);
+			return 1;
+		}
+		if (audit_read_key(keypath, key, &epoch, err, sizeof(err)) != 0) {
+			fprintf(stderr, "audit.dir: %s\n", err);
+			tls_free(d.tls);
+			config_free(d.cfg);
+			return 1;
+		}
+		memset(key, 0, sizeof(key));
+	}
 	if (test) {
 		printf("configuration ok\n");
 		tls_free(d.tls);
