@@ -52,6 +52,7 @@ struct audit_chain {
 	unsigned char last[32];		/* SHA-256 of the last line */
 	unsigned epoch;
 	uint64_t epoch_records;
+	char time[40];			/* of the last record */
 };
 
 struct audit_waiter {
@@ -492,12 +493,19 @@ audit_format_next(struct audit *a, struct json_buf *j, const char *type,
 	char now[40];
 
 	audit_now(now, sizeof(now));
+	/*
+	 * Times never go backwards in the log, even when the clock is
+	 * stepped back: the verifier insists on order.
+	 */
+	if (strcmp(now, a->head.time) < 0)
+		snprintf(now, sizeof(now), "%s", a->head.time);
 	if (audit_record_format(j, a->head.seq + 1, now, type, actor, peer,
 	    details, a->head.epoch, a->head.last, a->key) != 0)
 		return -1;
 	a->head.seq++;
 	audit_sha256(j->s, j->len, a->head.last);
 	a->head.epoch_records++;
+	snprintf(a->head.time, sizeof(a->head.time), "%s", now);
 	return 0;
 }
 
@@ -1049,6 +1057,7 @@ audit_recover(struct audit *a, unsigned key_epoch, size_t *dropped,
 		c.epoch = r.epoch;
 		c.epoch_records++;
 		memcpy(c.last, h, 32);
+		snprintf(c.time, sizeof(c.time), "%s", r.time);
 		first = 0;
 		off += ll + 1;
 		good = off;
@@ -1100,6 +1109,8 @@ audit_tail_of(struct audit *a, unsigned long num, char *err, size_t errlen)
 			a->head.seq = r.seq;
 			a->head.epoch = r.epoch;
 			audit_sha256(buf + start, end - start, a->head.last);
+			snprintf(a->head.time, sizeof(a->head.time), "%s",
+			    r.time);
 		}
 	}
 	free(buf);
