@@ -451,8 +451,8 @@ audit_verify_cmd(int argc, char **argv)
 	}
 	if (epoch != 0)
 		fprintf(stderr, "acgwctl: audit verify: warning: %s is the key "
-		    "of epoch %u, not K0; records of earlier epochs will not "
-		    "verify\n", argv[1], epoch);
+		    "of epoch %u, not K0: the verifier starts from K0, so no "
+		    "record will verify with it\n", argv[1], epoch);
 	if (audit_verify_files(k0, (const char *const *)argv + 2,
 	    (size_t)(argc - 2), &v) != 0) {
 		printf("FAILED: %s\n", v.error);

@@ -75,7 +75,7 @@ struct audit {
 	size_t pending_len, pending_cap;
 	struct audit_waiter *waiters;
 	size_t nwaiters, waiters_cap;
-	struct event *flush_ev, *retry_ev;
+	struct event *flush_ev, *retry_ev, *tick_ev;
 	int flush_armed;
 	int failed;
 	char fail_reason[256];
@@ -713,6 +713,19 @@ audit_flush_cb(evutil_socket_t fd, short what, void *arg)
 	audit_flush(arg);
 }
 
+/* An idle log must still evolve its key and rotate on time. */
+static void
+audit_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct audit *a = arg;
+	char err[AUDIT_ERR_MAX];
+
+	if (a->failed || a->pending_len != 0)
+		return;
+	if (audit_maintain(a, err, sizeof(err)) != 0)
+		audit_fail_closed(a, err);
+}
+
 static void
 audit_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1163,11 +1176,25 @@ audit_open(struct event_base *base, const struct config *cfg, char *err,
 	free(files);
 	files = NULL;
 	a->durable = a->head;
+	/* The epoch began when its key was written, not at this start. */
 	clock_gettime(CLOCK_MONOTONIC, &a->epoch_started);
+	{
+		struct stat kst;
+		time_t age;
+
+		if (stat(keypath, &kst) == 0 &&
+		    (age = time(NULL) - kst.st_mtime) > 0 &&
+		    age < a->epoch_started.tv_sec)
+			a->epoch_started.tv_sec -= age;
+	}
 	if (base != NULL) {
+		struct timeval tick = { 1, 0 };
+
 		a->flush_ev = evtimer_new(base, audit_flush_cb, a);
 		a->retry_ev = event_new(base, -1, EV_PERSIST, audit_retry_cb, a);
-		if (a->flush_ev == NULL || a->retry_ev == NULL) {
+		a->tick_ev = event_new(base, -1, EV_PERSIST, audit_tick_cb, a);
+		if (a->flush_ev == NULL || a->retry_ev == NULL ||
+		    a->tick_ev == NULL || event_add(a->tick_ev, &tick) != 0) {
 			audit_fail(err, errlen, "out of memory");
 			goto fail;
 		}
@@ -1213,6 +1240,8 @@ audit_close(struct audit *a)
 		event_free(a->flush_ev);
 	if (a->retry_ev != NULL)
 		event_free(a->retry_ev);
+	if (a->tick_ev != NULL)
+		event_free(a->tick_ev);
 	if (a->fd != -1)
 		close(a->fd);
 	OPENSSL_cleanse(a->key, sizeof(a->key));

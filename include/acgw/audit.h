@@ -59,8 +59,10 @@ int audit_init(const char *dir, unsigned char k0[AUDIT_KEY_LEN], char *err,
 /*
  * Opens the log of cfg->audit.dir for appending: checks the key, finds
  * the end of the chain, truncates a torn tail (and records that with
- * audit.recovered), evolves the key if its interval passed. base may be
- * NULL when only audit_append_sync is used.
+ * audit.recovered). The key's epoch counts from when its key file was
+ * written; with a base, a timer evolves it (and rotates files) on time
+ * even when nothing is logged. base may be NULL when only
+ * audit_append_sync is used (then housekeeping happens on appends).
  */
 struct audit *audit_open(struct event_base *base, const struct config *cfg,
     char *err, size_t errlen);
