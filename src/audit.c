@@ -865,13 +865,25 @@ audit_append_sync(struct audit *a, const char *type, const char *actor,
 		return audit_fail(err, errlen, "the audit log cannot be "
 		    "written (%s)", a->fail_reason);
 	if (audit_write_now(a, type, actor, peer, details, err, errlen) != 0) {
-		if (strstr(err, "details are not") == NULL)
+		if (strstr(err, "details are not") == NULL) {
+			char why[AUDIT_ERR_MAX];
+
 			audit_fail_closed(a, err);
+			snprintf(why, sizeof(why), "%s", a->fail_reason);
+			audit_fail(err, errlen, "the audit log cannot be written "
+			    "(%s)", why);
+		}
 		return -1;
 	}
-	if (audit_maintain(a, err, errlen) != 0) {
-		audit_fail_closed(a, err);
-		return -1;
+	/*
+	 * This record is durable whatever happens next: a failed rotation
+	 * or key evolution closes the log for the records after it.
+	 */
+	{
+		char merr[AUDIT_ERR_MAX];
+
+		if (audit_maintain(a, merr, sizeof(merr)) != 0)
+			audit_fail_closed(a, merr);
 	}
 	return 0;
 }

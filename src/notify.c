@@ -98,7 +98,8 @@ notify_send(struct notify *n, const char *state)
 	if (n == NULL || n->fd == -1)
 		return 0;
 	do
-		r = sendto(n->fd, state, strlen(state), MSG_NOSIGNAL,
+		/* Never block the loop on a full queue (systemd drains it). */
+		r = sendto(n->fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
 		    (struct sockaddr *)&n->sun, n->sunlen);
 	while (r == -1 && errno == EINTR);
 	if (r == -1) {
