@@ -24,7 +24,9 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "acgw/audit.h"
@@ -902,6 +904,7 @@ struct audit_rec {
 	unsigned epoch;
 	char time[40];
 	char type[40];
+	char actor[80];
 	char peer[80];
 	unsigned char prev[32];
 	unsigned char mac[32];
@@ -912,7 +915,7 @@ struct audit_rec {
  * that the MAC sits at the very end, where the writer puts it.
  */
 static const char *
-audit_parse(const char *line, size_t len, struct audit_rec *r)
+audit_parse_json(const char *line, size_t len, struct audit_rec *r)
 {
 	const struct json_value *seq, *time, *type, *peer, *epoch, *prev, *mac;
 	const struct json_value *actor, *details;
@@ -965,6 +968,150 @@ audit_parse(const char *line, size_t len, struct audit_rec *r)
 out:
 	json_value_free(v);
 	return why;
+}
+
+/* ---- the fast path: the layout the writer produces ---------------------- */
+
+struct scan {
+	const char *p, *end;
+};
+
+static int
+scan_lit(struct scan *s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+		return -1;
+	s->p += n;
+	return 0;
+}
+
+static int
+scan_uint(struct scan *s, uint64_t *v, uint64_t max)
+{
+	uint64_t n = 0;
+	const char *start = s->p;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+		if (n > (max - (uint64_t)(*s->p - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*s->p++ - '0');
+	}
+	if (s->p == start || (s->p - start > 1 && *start == '0'))
+		return -1;
+	*v = n;
+	return 0;
+}
+
+/* A string without escapes (the fast path leaves those to the parser). */
+static int
+scan_plain_string(struct scan *s, char *out, size_t outlen)
+{
+	const char *start;
+
+	if (scan_lit(s, "\"") != 0)
+		return -1;
+	start = s->p;
+	while (s->p < s->end && *s->p != '"') {
+		if (*s->p == '\\' || (unsigned char)*s->p < 0x20)
+			return -1;
+		s->p++;
+	}
+	if (s->p == s->end || (size_t)(s->p - start) >= outlen)
+		return -1;
+	memcpy(out, start, (size_t)(s->p - start));
+	out[s->p - start] = '\0';
+	s->p++;
+	return 0;
+}
+
+/* Skips one JSON object, strings and nesting included. */
+static int
+scan_object(struct scan *s)
+{
+	int depth = 0, in_str = 0;
+
+	if (s->p == s->end || *s->p != '{')
+		return -1;
+	for (; s->p < s->end; s->p++) {
+		char c = *s->p;
+
+		if (in_str) {
+			if (c == '\\')
+				s->p++;
+			else if (c == '"')
+				in_str = 0;
+			continue;
+		}
+		if (c == '"')
+			in_str = 1;
+		else if (c == '{' || c == '[')
+			depth++;
+		else if ((c == '}' || c == ']') && --depth == 0) {
+			s->p++;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+scan_hex32(struct scan *s, unsigned char out[32])
+{
+	if (scan_lit(s, "\"") != 0 || s->end - s->p < 65 ||
+	    audit_unhex(s->p, 32, out) != 0 || s->p[64] != '"')
+		return -1;
+	s->p += 65;
+	return 0;
+}
+
+/*
+ * Reads a record in exactly the writer's layout without building a
+ * tree: the verifier reads every record of every file. Anything else
+ * (other spacing, escapes in names, a malformed line) goes to the full
+ * JSON parser, which also words the errors. Details are skipped, not
+ * judged: a record is only trusted once its MAC verifies, and the
+ * writer checked them before it MACed them.
+ */
+static int
+audit_parse_fast(const char *line, size_t len, struct audit_rec *r)
+{
+	struct scan s = { line, line + len };
+	uint64_t v;
+
+	memset(r, 0, sizeof(*r));
+	if (scan_lit(&s, "{\"seq\":") != 0 || scan_uint(&s, &r->seq,
+	    UINT64_MAX) != 0 || r->seq == 0 ||
+	    scan_lit(&s, ",\"time\":") != 0 ||
+	    scan_plain_string(&s, r->time, sizeof(r->time)) != 0 ||
+	    scan_lit(&s, ",\"type\":") != 0 ||
+	    scan_plain_string(&s, r->type, sizeof(r->type)) != 0 ||
+	    !audit_type_valid(r->type) ||
+	    scan_lit(&s, ",\"actor\":") != 0 ||
+	    scan_plain_string(&s, r->actor, sizeof(r->actor)) != 0 ||
+	    scan_lit(&s, ",\"peer\":") != 0)
+		return -1;
+	if (scan_lit(&s, "null") != 0 &&
+	    scan_plain_string(&s, r->peer, sizeof(r->peer)) != 0)
+		return -1;
+	if (scan_lit(&s, ",\"details\":") != 0 || scan_object(&s) != 0 ||
+	    scan_lit(&s, ",\"epoch\":") != 0 ||
+	    scan_uint(&s, &v, 0x7fffffff) != 0 ||
+	    scan_lit(&s, ",\"prev\":") != 0 || scan_hex32(&s, r->prev) != 0 ||
+	    scan_lit(&s, ",\"mac\":") != 0 || scan_hex32(&s, r->mac) != 0 ||
+	    scan_lit(&s, "}") != 0 || s.p != s.end)
+		return -1;
+	r->epoch = (unsigned)v;
+	return 0;
+}
+
+static const char *
+audit_parse(const char *line, size_t len, struct audit_rec *r)
+{
+	if (audit_parse_fast(line, len, r) == 0)
+		return NULL;
+	return audit_parse_json(line, len, r);
 }
 
 static int
@@ -1401,6 +1548,76 @@ audit_search_json(struct audit *a, const struct audit_filter *f,
 
 /* ---- offline verification ------------------------------------------------ */
 
+/*
+ * Hashing for the verifier, with the algorithms fetched once and the
+ * HMAC keyed once per epoch: per record, the one-shot calls would fetch
+ * and key again, which costs more than the hashing itself.
+ */
+struct audit_hasher {
+	EVP_MD *sha;
+	EVP_MD_CTX *md;
+	EVP_MAC *hmac;
+	EVP_MAC_CTX *mac;
+};
+
+static int
+audit_hasher_init(struct audit_hasher *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->sha = EVP_MD_fetch(NULL, "SHA256", NULL);
+	h->md = EVP_MD_CTX_new();
+	h->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	h->mac = h->hmac ? EVP_MAC_CTX_new(h->hmac) : NULL;
+	return h->sha && h->md && h->hmac && h->mac ? 0 : -1;
+}
+
+static void
+audit_hasher_free(struct audit_hasher *h)
+{
+	EVP_MAC_CTX_free(h->mac);
+	EVP_MAC_free(h->hmac);
+	EVP_MD_CTX_free(h->md);
+	EVP_MD_free(h->sha);
+}
+
+static int
+audit_hasher_key(struct audit_hasher *h, const unsigned char key[32])
+{
+	OSSL_PARAM params[2];
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	return EVP_MAC_init(h->mac, key, AUDIT_KEY_LEN, params) == 1 ? 0 : -1;
+}
+
+static int
+audit_hasher_sha(struct audit_hasher *h, const char *d, size_t n,
+    unsigned char out[32])
+{
+	unsigned int len = 0;
+
+	return EVP_DigestInit_ex(h->md, h->sha, NULL) == 1 &&
+	    EVP_DigestUpdate(h->md, d, n) == 1 &&
+	    EVP_DigestFinal_ex(h->md, out, &len) == 1 && len == 32 ? 0 : -1;
+}
+
+/* The record's MAC, under the key last given to audit_hasher_key. */
+static int
+audit_hasher_mac_ok(struct audit_hasher *h, const char *line, size_t len,
+    const unsigned char mac[32])
+{
+	unsigned char want[32];
+	size_t n = 0;
+
+	if (EVP_MAC_init(h->mac, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(h->mac, (const unsigned char *)line,
+	    len - AUDIT_MAC_SUFFIX_LEN) != 1 ||
+	    EVP_MAC_final(h->mac, want, &n, sizeof(want)) != 1 || n != 32)
+		return 0;
+	return CRYPTO_memcmp(want, mac, 32) == 0;
+}
+
 int
 audit_verify_files(const unsigned char k0[AUDIT_KEY_LEN],
     const char *const *files, size_t nfiles, struct audit_verify *v)
@@ -1410,9 +1627,16 @@ audit_verify_files(const unsigned char k0[AUDIT_KEY_LEN],
 	uint64_t seq = 0;
 	char prevtime[40] = "";
 	int have_prev = 0;
+	struct audit_hasher h;
 
 	memset(v, 0, sizeof(*v));
 	memcpy(key, k0, AUDIT_KEY_LEN);
+	if (audit_hasher_init(&h) != 0 || audit_hasher_key(&h, key) != 0) {
+		audit_hasher_free(&h);
+		snprintf(v->error, sizeof(v->error), "OpenSSL: no SHA-256 or "
+		    "HMAC");
+		return -1;
+	}
 	for (size_t fi = 0; fi < nfiles; fi++) {
 		char err[AUDIT_ERR_MAX];
 		size_t len, off = 0, lineno = 0;
@@ -1490,25 +1714,30 @@ audit_verify_files(const unsigned char k0[AUDIT_KEY_LEN],
 				BAD("time %s is before the previous record's %s",
 				    r.time, prevtime);
 			/* Walk the key forward to the record's epoch. */
-			while (epoch < r.epoch) {
-				unsigned char next[AUDIT_KEY_LEN];
+			if (epoch < r.epoch) {
+				while (epoch < r.epoch) {
+					unsigned char next[AUDIT_KEY_LEN];
 
-				audit_key_evolve(key, next);
-				memcpy(key, next, AUDIT_KEY_LEN);
-				OPENSSL_cleanse(next, sizeof(next));
-				epoch++;
+					audit_key_evolve(key, next);
+					memcpy(key, next, AUDIT_KEY_LEN);
+					OPENSSL_cleanse(next, sizeof(next));
+					epoch++;
+				}
+				if (audit_hasher_key(&h, key) != 0)
+					BAD("OpenSSL: cannot key HMAC");
 			}
-			if (!audit_mac_ok(key, buf + off, ll, r.mac))
+			if (!audit_hasher_mac_ok(&h, buf + off, ll, r.mac))
 				BAD("MAC does not verify under the epoch %u key "
 				    "(record altered or forged)", r.epoch);
-#undef BAD
 			if (!have_prev) {
 				v->first_seq = r.seq;
 				v->first_epoch = r.epoch;
 				snprintf(v->first_time, sizeof(v->first_time),
 				    "%s", r.time);
 			}
-			audit_sha256(buf + off, ll, last);
+			if (audit_hasher_sha(&h, buf + off, ll, last) != 0)
+				BAD("OpenSSL: SHA-256 failed");
+#undef BAD
 			seq = r.seq;
 			snprintf(prevtime, sizeof(prevtime), "%s", r.time);
 			have_prev = 1;
@@ -1521,6 +1750,7 @@ audit_verify_files(const unsigned char k0[AUDIT_KEY_LEN],
 		free(buf);
 	}
 	OPENSSL_cleanse(key, sizeof(key));
+	audit_hasher_free(&h);
 	if (v->records == 0) {
 		snprintf(v->error, sizeof(v->error), "no records");
 		return -1;
@@ -1528,5 +1758,6 @@ audit_verify_files(const unsigned char k0[AUDIT_KEY_LEN],
 	return 0;
 fail:
 	OPENSSL_cleanse(key, sizeof(key));
+	audit_hasher_free(&h);
 	return -1;
 }
