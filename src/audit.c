@@ -432,6 +432,21 @@ audit_open_file(struct audit *a, unsigned long num, char *err, size_t errlen)
 			close(fd);
 		return audit_fail(err, errlen, "%s: %s", path, strerror(errno));
 	}
+	if (st.st_size == 0) {
+		/* A new file's name must survive a crash with its records. */
+		int dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd == -1 || fsync(dfd) != 0) {
+			int e = errno;
+
+			if (dfd != -1)
+				close(dfd);
+			close(fd);
+			return audit_fail(err, errlen, "%s: %s", a->dir,
+			    strerror(e));
+		}
+		close(dfd);
+	}
 	if (a->fd != -1)
 		close(a->fd);
 	a->fd = fd;
