@@ -73,18 +73,6 @@ usage(FILE *f)
 }
 
 static void
-hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static void
 format_utc(time_t t, char *buf, size_t len)
 {
 	struct tm tm;
@@ -295,8 +283,8 @@ acgwd_audit_reload(struct acgwd *d, const struct config *ncfg, char *err,
 		return 0;
 	if (audit_reconfigure(d->audit, ncfg, err, errlen) != 0)
 		return -1;
-	hex(d->cfg->sha256, sizeof(d->cfg->sha256), oldsha);
-	hex(ncfg->sha256, sizeof(ncfg->sha256), newsha);
+	units_hex(d->cfg->sha256, sizeof(d->cfg->sha256), oldsha);
+	units_hex(ncfg->sha256, sizeof(ncfg->sha256), newsha);
 	changed = strcmp(oldsha, newsha) != 0;
 	json_init(&j, 4096);
 	json_object_begin(&j);
@@ -375,7 +363,7 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	config_free(old);
 	d->reloads++;
 	d->last_reload_error[0] = '\0';
-	hex(ncfg->sha256, sizeof(ncfg->sha256), sha);
+	units_hex(ncfg->sha256, sizeof(ncfg->sha256), sha);
 	log_notice("configuration reloaded (sha256 %s)", sha);
 	notify_ready(d->notify, "running");
 	return 0;
@@ -432,7 +420,7 @@ acgwd_cmd_status(void *arg, const struct control_caller *who, int argc,
 	    d->started_mono.tv_sec));
 	json_kv_str(j, "state", d->stopping ? "stopping" : "running");
 	json_kv_str(j, "config", d->config_path);
-	hex(d->cfg->sha256, sizeof(d->cfg->sha256), sha);
+	units_hex(d->cfg->sha256, sizeof(d->cfg->sha256), sha);
 	json_kv_str(j, "config_sha256", sha);
 	json_kv_str(j, "log_level", log_level_name(d->cfg->log.level));
 	json_kv_str(j, "control_socket", d->cfg->control.socket);
@@ -574,7 +562,7 @@ acgwd_cmd_reload(void *arg, const struct control_caller *who, int argc,
 	if (acgwd_reload(d, err, errlen) != 0)
 		return -1;
 	json_kv_str(j, "config", d->config_path);
-	hex(d->cfg->sha256, sizeof(d->cfg->sha256), sha);
+	units_hex(d->cfg->sha256, sizeof(d->cfg->sha256), sha);
 	json_kv_str(j, "config_sha256", sha);
 	return 0;
 }
@@ -858,7 +846,7 @@ main(int argc, char **argv)
 		json_kv_str(&j, "version", PACKAGE_VERSION);
 		json_kv_int(&j, "pid", (int64_t)getpid());
 		json_kv_str(&j, "config", path);
-		hex(d.cfg->sha256, sizeof(d.cfg->sha256), sha);
+		units_hex(d.cfg->sha256, sizeof(d.cfg->sha256), sha);
 		json_kv_str(&j, "config_sha256", sha);
 		json_object_end(&j);
 		if (acgwd_record(&d, "daemon.start", "system", &j, err,
@@ -888,7 +876,7 @@ main(int argc, char **argv)
 		fatalx("cannot arm the expiry timer");
 	acgwd_expiry_check(&d);
 
-	hex(d.cfg->sha256, sizeof(d.cfg->sha256), sha);
+	units_hex(d.cfg->sha256, sizeof(d.cfg->sha256), sha);
 	log_notice("acgwd %s started: pid %ld, config %s (sha256 %s), control "
 	    "socket %s", PACKAGE_VERSION, (long)getpid(), path, sha,
 	    d.cfg->control.socket);

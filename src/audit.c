@@ -31,6 +31,7 @@
 
 #include "acgw/audit.h"
 #include "acgw/log.h"
+#include "acgw/units.h"
 
 #define AUDIT_EVOLVE_LABEL "acgw audit key evolution v1"
 #define AUDIT_MAC_SUFFIX_LEN 74		/* ,"mac":"<64 hex>"} */
@@ -100,20 +101,6 @@ audit_types(size_t *n)
 	return audit_type_list;
 }
 
-static int
-audit_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-audit_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* ---- codec ---------------------------------------------------------- */
 
@@ -132,18 +119,6 @@ audit_key_evolve(const unsigned char in[AUDIT_KEY_LEN],
 	    EVP_DigestFinal_ex(md, out, &n) != 1)
 		fatalx("audit: SHA-256 failed");
 	EVP_MD_CTX_free(md);
-}
-
-static void
-audit_hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 static int
@@ -176,7 +151,7 @@ audit_mac(const unsigned char key[AUDIT_KEY_LEN], const char *data,
 	if (HMAC(EVP_sha256(), key, AUDIT_KEY_LEN, (const unsigned char *)data,
 	    len, mac, &n) == NULL || n != 32)
 		fatalx("audit: HMAC-SHA-256 failed");
-	audit_hex(mac, 32, out);
+	units_hex(mac, 32, out);
 }
 
 static void
@@ -227,7 +202,7 @@ audit_record_format(struct json_buf *out, uint64_t seq, const char *time,
 		json_object_end(out);
 	}
 	json_kv_uint(out, "epoch", epoch);
-	audit_hex(prev, 32, prevhex);
+	units_hex(prev, 32, prevhex);
 	json_kv_str(out, "prev", prevhex);
 	if (out->failed)
 		return -1;
@@ -250,7 +225,7 @@ audit_read_key(const char *path, unsigned char key[AUDIT_KEY_LEN],
 	size_t n;
 
 	if ((f = fopen(path, "r")) == NULL)
-		return audit_fail(err, errlen, "%s: %s", path, strerror(errno));
+		return units_errf(err, errlen, "%s: %s", path, strerror(errno));
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -266,7 +241,7 @@ audit_read_key(const char *path, unsigned char key[AUDIT_KEY_LEN],
 		}
 	}
 	OPENSSL_cleanse(buf, sizeof(buf));
-	return audit_fail(err, errlen, "%s: not an audit key (64 lower-case "
+	return units_errf(err, errlen, "%s: not an audit key (64 lower-case "
 	    "hex digits)", path);
 }
 
@@ -280,7 +255,7 @@ audit_write_key(const char *dir, const unsigned char key[AUDIT_KEY_LEN],
 
 	snprintf(tmp, sizeof(tmp), "%s/key.new", dir);
 	snprintf(path, sizeof(path), "%s/key", dir);
-	audit_hex(key, AUDIT_KEY_LEN, hex);
+	units_hex(key, AUDIT_KEY_LEN, hex);
 	n = snprintf(line, sizeof(line), "epoch %u\n%s\n", epoch, hex);
 	OPENSSL_cleanse(hex, sizeof(hex));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -291,7 +266,7 @@ audit_write_key(const char *dir, const unsigned char key[AUDIT_KEY_LEN],
 		if (fd != -1)
 			close(fd);
 		unlink(tmp);
-		return audit_fail(err, errlen, "%s: %s", tmp, strerror(e));
+		return units_errf(err, errlen, "%s: %s", tmp, strerror(e));
 	}
 	OPENSSL_cleanse(line, sizeof(line));
 	close(fd);
@@ -299,7 +274,7 @@ audit_write_key(const char *dir, const unsigned char key[AUDIT_KEY_LEN],
 		int e = errno;
 
 		unlink(tmp);
-		return audit_fail(err, errlen, "%s: %s", path, strerror(e));
+		return units_errf(err, errlen, "%s: %s", path, strerror(e));
 	}
 	/* The rename is durable only once the directory is. */
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
@@ -332,7 +307,7 @@ audit_list(const char *dir, unsigned long **out, size_t *n, char *err,
 
 	*n = 0;
 	if (d == NULL)
-		return audit_fail(err, errlen, "audit.dir %s: %s", dir,
+		return units_errf(err, errlen, "audit.dir %s: %s", dir,
 		    strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		unsigned long num;
@@ -348,7 +323,7 @@ audit_list(const char *dir, unsigned long **out, size_t *n, char *err,
 			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
 				free(v);
 				closedir(d);
-				return audit_fail(err, errlen, "out of memory");
+				return units_errf(err, errlen, "out of memory");
 			}
 			v = nv;
 		}
@@ -392,19 +367,19 @@ audit_init(const char *dir, unsigned char k0[AUDIT_KEY_LEN], char *err,
 	struct stat st;
 
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
-		return audit_fail(err, errlen, "%s: %s", dir, strerror(errno));
+		return units_errf(err, errlen, "%s: %s", dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/key", dir);
 	if (stat(path, &st) == 0)
-		return audit_fail(err, errlen, "%s already exists: this log is "
+		return units_errf(err, errlen, "%s already exists: this log is "
 		    "initialised (a new K0 would orphan its records)", path);
 	if (audit_list(dir, &files, &n, err, errlen) != 0)
 		return -1;
 	free(files);
 	if (n > 0)
-		return audit_fail(err, errlen, "%s holds audit files but no key; "
+		return units_errf(err, errlen, "%s holds audit files but no key; "
 		    "move them away before starting a new log", dir);
 	if (RAND_priv_bytes(k0, AUDIT_KEY_LEN) != 1)
-		return audit_fail(err, errlen, "no randomness for K0");
+		return units_errf(err, errlen, "no randomness for K0");
 	return audit_write_key(dir, k0, 0, err, errlen);
 }
 
@@ -430,7 +405,7 @@ audit_open_file(struct audit *a, unsigned long num, char *err, size_t errlen)
 	if (fd == -1 || fstat(fd, &st) != 0) {
 		if (fd != -1)
 			close(fd);
-		return audit_fail(err, errlen, "%s: %s", path, strerror(errno));
+		return units_errf(err, errlen, "%s: %s", path, strerror(errno));
 	}
 	if (st.st_size == 0) {
 		/* A new file's name must survive a crash with its records. */
@@ -442,7 +417,7 @@ audit_open_file(struct audit *a, unsigned long num, char *err, size_t errlen)
 			if (dfd != -1)
 				close(dfd);
 			close(fd);
-			return audit_fail(err, errlen, "%s: %s", a->dir,
+			return units_errf(err, errlen, "%s: %s", a->dir,
 			    strerror(e));
 		}
 		close(dfd);
@@ -477,7 +452,7 @@ audit_write_durable(struct audit *a, const char *buf, size_t len, char *err,
 	a->durable_size += (off_t)len;
 	return 0;
 fail:
-	audit_fail(err, errlen, "writing audit-%08lu.log: %s", a->fileno,
+	units_errf(err, errlen, "writing audit-%08lu.log: %s", a->fileno,
 	    strerror(errno ? errno : EIO));
 	/* Never leave a partial record for later ones to chain to. */
 	if (ftruncate(a->fd, a->durable_size) != 0)
@@ -540,13 +515,13 @@ audit_write_now(struct audit *a, const char *type, const char *actor,
 	if (audit_format_next(a, &j, type, actor, peer, details) != 0) {
 		json_free(&j);
 		a->head = a->durable;
-		return audit_fail(err, errlen, "%s: details are not one JSON "
+		return units_errf(err, errlen, "%s: details are not one JSON "
 		    "object on one line (or over 1 MiB)", type);
 	}
 	if (audit_newline(&j) != 0) {
 		json_free(&j);
 		a->head = a->durable;
-		return audit_fail(err, errlen, "out of memory");
+		return units_errf(err, errlen, "out of memory");
 	}
 	rc = audit_write_durable(a, j.s, j.len, err, errlen);
 	if (rc == 0) {
@@ -872,14 +847,14 @@ audit_append_sync(struct audit *a, const char *type, const char *actor,
     const char *peer, const char *details, char *err, size_t errlen)
 {
 	if (a->failed)
-		return audit_fail(err, errlen, "the audit log cannot be "
+		return units_errf(err, errlen, "the audit log cannot be "
 		    "written (%s)", a->fail_reason);
 	if (!audit_type_valid(type))
-		return audit_fail(err, errlen, "unknown audit record type "
+		return units_errf(err, errlen, "unknown audit record type "
 		    "\"%s\"", type);
 	/* Records queued earlier go first: the chain is one line. */
 	if (a->pending_len != 0 && audit_flush(a) != 0)
-		return audit_fail(err, errlen, "the audit log cannot be "
+		return units_errf(err, errlen, "the audit log cannot be "
 		    "written (%s)", a->fail_reason);
 	if (audit_write_now(a, type, actor, peer, details, err, errlen) != 0) {
 		if (strstr(err, "details are not") == NULL) {
@@ -887,7 +862,7 @@ audit_append_sync(struct audit *a, const char *type, const char *actor,
 
 			audit_fail_closed(a, err);
 			snprintf(why, sizeof(why), "%s", a->fail_reason);
-			audit_fail(err, errlen, "the audit log cannot be written "
+			units_errf(err, errlen, "the audit log cannot be written "
 			    "(%s)", why);
 		}
 		return -1;
@@ -1136,7 +1111,7 @@ audit_mac_ok(const unsigned char key[AUDIT_KEY_LEN], const char *line,
 	char want[65], got[65];
 
 	audit_mac(key, line, len - AUDIT_MAC_SUFFIX_LEN, want);
-	audit_hex(mac, 32, got);
+	units_hex(mac, 32, got);
 	return CRYPTO_memcmp(want, got, 64) == 0;
 }
 
@@ -1150,14 +1125,14 @@ audit_slurp(const char *path, size_t *len, char *err, size_t errlen)
 	size_t off = 0;
 
 	if (fd == -1 || fstat(fd, &st) != 0) {
-		audit_fail(err, errlen, "%s: %s", path, strerror(errno));
+		units_errf(err, errlen, "%s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return NULL;
 	}
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
 		close(fd);
-		audit_fail(err, errlen, "%s: out of memory", path);
+		units_errf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
 	while (off < (size_t)st.st_size) {
@@ -1257,14 +1232,14 @@ audit_recover(struct audit *a, unsigned key_epoch, size_t *dropped,
 		    fsync(fd) != 0) {
 			if (fd != -1)
 				close(fd);
-			return audit_fail(err, errlen, "%s: cannot cut the "
+			return units_errf(err, errlen, "%s: cannot cut the "
 			    "damaged tail: %s", path, strerror(errno));
 		}
 		close(fd);
 		*dropped = len - good;
 	}
 	if (c.epoch < key_epoch && !first)
-		return audit_fail(err, errlen, "%s: the key file is at epoch %u "
+		return units_errf(err, errlen, "%s: the key file is at epoch %u "
 		    "but the log only reaches epoch %u; the key does not belong "
 		    "to this log", a->dir, key_epoch, c.epoch);
 	c.epoch = key_epoch;
@@ -1315,19 +1290,19 @@ audit_open(struct event_base *base, const struct config *cfg, char *err,
 	char keypath[4096];
 
 	if (a == NULL) {
-		audit_fail(err, errlen, "out of memory");
+		units_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	a->fd = -1;
 	a->base = base;
 	a->cfg = cfg;
 	if ((a->dir = strdup(cfg->audit.dir)) == NULL) {
-		audit_fail(err, errlen, "out of memory");
+		units_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	snprintf(keypath, sizeof(keypath), "%s/key", a->dir);
 	if (access(keypath, F_OK) != 0) {
-		audit_fail(err, errlen, "audit.dir %s has no key: create the log "
+		units_errf(err, errlen, "audit.dir %s has no key: create the log "
 		    "with \"acgwctl audit init --dir %s\" and keep the K0 it "
 		    "prints offline", a->dir, a->dir);
 		goto fail;
@@ -1369,7 +1344,7 @@ audit_open(struct event_base *base, const struct config *cfg, char *err,
 		a->tick_ev = event_new(base, -1, EV_PERSIST, audit_tick_cb, a);
 		if (a->flush_ev == NULL || a->retry_ev == NULL ||
 		    a->tick_ev == NULL || event_add(a->tick_ev, &tick) != 0) {
-			audit_fail(err, errlen, "out of memory");
+			units_errf(err, errlen, "out of memory");
 			goto fail;
 		}
 	}
@@ -1396,7 +1371,7 @@ audit_reconfigure(struct audit *a, const struct config *cfg, char *err,
     size_t errlen)
 {
 	if (strcmp(cfg->audit.dir, a->dir) != 0)
-		return audit_fail(err, errlen, "audit.dir cannot change on a "
+		return units_errf(err, errlen, "audit.dir cannot change on a "
 		    "reload (%s is open); restart acgwd to move the log",
 		    a->dir);
 	a->cfg = cfg;
@@ -1525,7 +1500,7 @@ audit_ring_json(struct audit *a, struct audit_ring *ring, struct json_buf *j,
 	int rc;
 
 	if ((ring->lines = calloc(ring->cap, sizeof(char *))) == NULL)
-		return audit_fail(err, errlen, "out of memory");
+		return units_errf(err, errlen, "out of memory");
 	rc = audit_each(a, audit_ring_add, ring, err, errlen);
 	if (rc == 0) {
 		size_t start = (ring->next + ring->cap - ring->n) % ring->cap;

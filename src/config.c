@@ -612,20 +612,6 @@ url_free(struct config_url *u)
 	memset(u, 0, sizeof(*u));
 }
 
-static int
-config_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-config_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static int
 config_strdup(char **dst, const char *src, char *err, size_t errlen)
@@ -633,7 +619,7 @@ config_strdup(char **dst, const char *src, char *err, size_t errlen)
 	char *s = strdup(src);
 
 	if (s == NULL)
-		return config_fail(err, errlen, "out of memory");
+		return units_errf(err, errlen, "out of memory");
 	free(*dst);
 	*dst = s;
 	return 0;
@@ -645,13 +631,13 @@ config_parse_name(const char *s, char *err, size_t errlen)
 	size_t n = strlen(s);
 
 	if (n == 0 || n > 64)
-		return config_fail(err, errlen, "\"%s\" is not a name (1 to 64 "
+		return units_errf(err, errlen, "\"%s\" is not a name (1 to 64 "
 		    "of A-Z a-z 0-9 . _ -)", s);
 	for (const char *p = s; *p != '\0'; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
 		    *p == '-'))
-			return config_fail(err, errlen, "\"%s\" is not a name "
+			return units_errf(err, errlen, "\"%s\" is not a name "
 			    "(1 to 64 of A-Z a-z 0-9 . _ -)", s);
 	return 0;
 }
@@ -668,12 +654,12 @@ config_parse_url(const char *s, struct config_url *u, char *err,
 
 	memset(&nu, 0, sizeof(nu));
 	if (strncmp(s, "https://", 8) != 0)
-		return config_fail(err, errlen, "\"%s\" is not an https:// URL",
+		return units_errf(err, errlen, "\"%s\" is not an https:// URL",
 		    s);
 	h = s + 8;
 	if (*h == '[') {
 		if ((end = strchr(h, ']')) == NULL)
-			return config_fail(err, errlen, "\"%s\" has an "
+			return units_errf(err, errlen, "\"%s\" has an "
 			    "unterminated [IPv6] host", s);
 		nu.host = strndup(h + 1, (size_t)(end - h - 1));
 		p = end + 1;
@@ -683,10 +669,10 @@ config_parse_url(const char *s, struct config_url *u, char *err,
 		p = end;
 	}
 	if (nu.host == NULL)
-		return config_fail(err, errlen, "out of memory");
+		return units_errf(err, errlen, "out of memory");
 	if (nu.host[0] == '\0' || strpbrk(nu.host, " @?#") != NULL) {
 		free(nu.host);
-		return config_fail(err, errlen, "\"%s\" has no usable host", s);
+		return units_errf(err, errlen, "\"%s\" has no usable host", s);
 	}
 	if (*p == ':') {
 		size_t n = strcspn(p + 1, "/");
@@ -702,19 +688,19 @@ config_parse_url(const char *s, struct config_url *u, char *err,
 	}
 	if (*p != '\0' && *p != '/') {
 		free(nu.host);
-		return config_fail(err, errlen, "\"%s\" is not host[:port][/path]",
+		return units_errf(err, errlen, "\"%s\" is not host[:port][/path]",
 		    s);
 	}
 	if (strpbrk(p, "?# ") != NULL) {
 		free(nu.host);
-		return config_fail(err, errlen, "\"%s\": no query, fragment or "
+		return units_errf(err, errlen, "\"%s\": no query, fragment or "
 		    "spaces in the path", s);
 	}
 	nu.path = strdup(p);
 	nu.text = strdup(s);
 	if (nu.path == NULL || nu.text == NULL) {
 		url_free(&nu);
-		return config_fail(err, errlen, "out of memory");
+		return units_errf(err, errlen, "out of memory");
 	}
 	/* "/prefix/" and "/prefix" mean the same base. */
 	size_t pl = strlen(nu.path);
@@ -726,7 +712,7 @@ config_parse_url(const char *s, struct config_url *u, char *err,
 	return 0;
 badport:
 	free(nu.host);
-	return config_fail(err, errlen, "\"%s\" has an invalid port (1-65535)",
+	return units_errf(err, errlen, "\"%s\" has an invalid port (1-65535)",
 	    s);
 }
 
@@ -749,7 +735,7 @@ config_parse_enum(const struct config_key *k, const char *text, int *out,
 		if (*p == '|')
 			p++;
 	}
-	return config_fail(err, errlen, "\"%s\" is not one of %s", text,
+	return units_errf(err, errlen, "\"%s\" is not one of %s", text,
 	    k->choices);
 }
 
@@ -765,15 +751,15 @@ config_check_range(const struct config_key *k, const char *text, uint64_t v,
 	case CONFIG_DURATION:
 		units_format_duration(k->min, lo, sizeof(lo));
 		units_format_duration(k->max, hi, sizeof(hi));
-		return config_fail(err, errlen, "\"%s\" is out of range (%s..%s)",
+		return units_errf(err, errlen, "\"%s\" is out of range (%s..%s)",
 		    text, lo, hi);
 	case CONFIG_SIZE:
 		units_format_size(k->min, lo, sizeof(lo));
 		units_format_size(k->max, hi, sizeof(hi));
-		return config_fail(err, errlen, "\"%s\" is out of range (%s..%s)",
+		return units_errf(err, errlen, "\"%s\" is out of range (%s..%s)",
 		    text, lo, hi);
 	default:
-		return config_fail(err, errlen, "%s is out of range (%llu..%llu)",
+		return units_errf(err, errlen, "%s is out of range (%llu..%llu)",
 		    text, (unsigned long long)k->min,
 		    (unsigned long long)k->max);
 	}
@@ -790,13 +776,13 @@ config_set_scalar(void *base, const struct config_key *k, const char *text,
 	switch (k->type) {
 	case CONFIG_STRING:
 		if (*text == '\0')
-			return config_fail(err, errlen, "must not be empty");
+			return units_errf(err, errlen, "must not be empty");
 		return config_strdup(field, text, err, errlen);
 	case CONFIG_PATH:
 		if (*text == '\0')
-			return config_fail(err, errlen, "must not be empty");
+			return units_errf(err, errlen, "must not be empty");
 		if (text[0] != '/')
-			return config_fail(err, errlen, "\"%s\" is not an "
+			return units_errf(err, errlen, "\"%s\" is not an "
 			    "absolute path", text);
 		return config_strdup(field, text, err, errlen);
 	case CONFIG_NAME:
@@ -809,7 +795,7 @@ config_set_scalar(void *base, const struct config_key *k, const char *text,
 		else if (strcmp(text, "false") == 0)
 			*(int *)field = 0;
 		else
-			return config_fail(err, errlen, "\"%s\" is not a boolean "
+			return units_errf(err, errlen, "\"%s\" is not a boolean "
 			    "(write true or false)", text);
 		return 0;
 	case CONFIG_UINT:
@@ -868,7 +854,7 @@ config_set_scalar(void *base, const struct config_key *k, const char *text,
 		int l = log_level_from_name(text);
 
 		if (l < 0)
-			return config_fail(err, errlen, "\"%s\" is not a log level "
+			return units_errf(err, errlen, "\"%s\" is not a log level "
 			    "(error, warning, notice, info, debug)", text);
 		*(enum log_level *)field = (enum log_level)l;
 		return 0;
@@ -894,7 +880,7 @@ config_set_scalar(void *base, const struct config_key *k, const char *text,
 	case CONFIG_LIST:
 		break;
 	}
-	return config_fail(err, errlen, "internal error: bad key type");
+	return units_errf(err, errlen, "internal error: bad key type");
 }
 
 /* ---- lists of scalars ---------------------------------------------- */
@@ -984,7 +970,7 @@ config_set_scalar_list(struct loadctx *ctx, void *base,
 			rc = units_parse_group(it->value, &g->gid, err,
 			    sizeof(err));
 			if (rc == 0 && (g->name = strdup(it->value)) == NULL)
-				rc = config_fail(err, sizeof(err), "out of memory");
+				rc = units_errf(err, sizeof(err), "out of memory");
 		} else if (k->type == CONFIG_PINLIST)
 			rc = units_parse_pin(it->value, slot, err, sizeof(err));
 		else
@@ -1245,13 +1231,13 @@ config_cipher_check(const char *list, int suites, char *err, size_t errlen)
 	int ok;
 
 	if (ctx == NULL)
-		return config_fail(err, errlen, "OpenSSL: cannot create context");
+		return units_errf(err, errlen, "OpenSSL: cannot create context");
 	ok = suites ? SSL_CTX_set_ciphersuites(ctx, list) :
 	    SSL_CTX_set_cipher_list(ctx, list);
 	SSL_CTX_free(ctx);
 	ERR_clear_error();
 	if (!ok)
-		return config_fail(err, errlen, "OpenSSL knows none of the %s in "
+		return units_errf(err, errlen, "OpenSSL knows none of the %s in "
 		    "\"%s\"", suites ? "TLS 1.3 suites" : "TLS 1.2 ciphers", list);
 	return 0;
 }

@@ -16,11 +16,8 @@
 
 #include "acgw/units.h"
 
-static int units_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-units_fail(char *err, size_t errlen, const char *fmt, ...)
+int
+units_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -28,6 +25,19 @@ units_fail(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+
+void
+units_hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
 }
 
 /* Reads decimal digits at *p; refuses overflow. */
@@ -56,9 +66,9 @@ units_parse_uint(const char *s, uint64_t *v, char *err, size_t errlen)
 	int rc = units_digits(&p, v);
 
 	if (rc == -2)
-		return units_fail(err, errlen, "\"%s\" is too large", s);
+		return units_errf(err, errlen, "\"%s\" is too large", s);
 	if (rc != 0 || *p != '\0')
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" is not an unsigned integer", s);
 	return 0;
 }
@@ -81,7 +91,7 @@ units_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
 	uint64_t total = 0;
 
 	if (*s == '\0')
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" is not a duration (e.g. 500ms, 30s, 5m, 1h)", s);
 	while (*p != '\0') {
 		uint64_t n, mult = 0;
@@ -89,10 +99,10 @@ units_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
 		int rc = units_digits(&p, &n);
 
 		if (rc == -2)
-			return units_fail(err, errlen,
+			return units_errf(err, errlen,
 			    "\"%s\" is too long a duration", s);
 		if (rc != 0)
-			return units_fail(err, errlen,
+			return units_errf(err, errlen,
 			    "\"%s\" is not a duration (e.g. 500ms, 30s, 5m, 1h)",
 			    s);
 		for (size_t i = 0; i < sizeof(duration_units) /
@@ -106,12 +116,12 @@ units_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
 			}
 		}
 		if (mult == 0)
-			return units_fail(err, errlen,
+			return units_errf(err, errlen,
 			    "\"%s\" needs a unit after each number "
 			    "(ms, s, m, h, d)", s);
 		p += ulen;
 		if (n > UINT64_MAX / mult || total > UINT64_MAX - n * mult)
-			return units_fail(err, errlen,
+			return units_errf(err, errlen,
 			    "\"%s\" is too long a duration", s);
 		total += n * mult;
 	}
@@ -163,20 +173,20 @@ units_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen)
 	int rc = units_digits(&p, &n);
 
 	if (rc == -2)
-		return units_fail(err, errlen, "\"%s\" is too large a size", s);
+		return units_errf(err, errlen, "\"%s\" is too large a size", s);
 	if (rc != 0)
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" is not a size (e.g. 4096, 64KiB, 1MiB)", s);
 	for (size_t i = 0; i < sizeof(size_units) / sizeof(size_units[0]); i++) {
 		if (strcmp(p, size_units[i].suffix) != 0)
 			continue;
 		if (n > UINT64_MAX / size_units[i].bytes)
-			return units_fail(err, errlen,
+			return units_errf(err, errlen,
 			    "\"%s\" is too large a size", s);
 		*bytes = n * size_units[i].bytes;
 		return 0;
 	}
-	return units_fail(err, errlen,
+	return units_errf(err, errlen,
 	    "\"%s\" has an unknown size unit (use B, KiB, MiB or GiB)", s);
 }
 
@@ -201,10 +211,10 @@ units_parse_port(const char *p, const char *whole, uint16_t *port,
 	uint64_t v;
 
 	if (*p == '\0')
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" has no port (write address:port)", whole);
 	if (units_digits(&p, &v) != 0 || *p != '\0' || v == 0 || v > 65535)
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" has an invalid port (1-65535)", whole);
 	*port = (uint16_t)v;
 	return 0;
@@ -224,15 +234,15 @@ units_parse_sockaddr(const char *s, struct units_sockaddr *out,
 
 		end = strchr(s, ']');
 		if (end == NULL || (size_t)(end - s - 1) >= sizeof(host))
-			return units_fail(err, errlen,
+			return units_errf(err, errlen,
 			    "\"%s\" is not an address (write [IPv6]:port)", s);
 		memcpy(host, s + 1, (size_t)(end - s - 1));
 		host[end - s - 1] = '\0';
 		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return units_fail(err, errlen,
+			return units_errf(err, errlen,
 			    "\"%s\" has an invalid IPv6 address", s);
 		if (end[1] != ':')
-			return units_fail(err, errlen,
+			return units_errf(err, errlen,
 			    "\"%s\" has no port (write [IPv6]:port)", s);
 		if (units_parse_port(end + 2, s, &port, err, errlen) != 0)
 			return -1;
@@ -247,19 +257,19 @@ units_parse_sockaddr(const char *s, struct units_sockaddr *out,
 
 	end = strrchr(s, ':');
 	if (end == NULL)
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" has no port (write address:port)", s);
 	if (strchr(s, ':') != end)
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" is ambiguous: write IPv6 addresses as [addr]:port",
 		    s);
 	if ((size_t)(end - s) >= sizeof(host))
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" has an invalid IPv4 address", s);
 	memcpy(host, s, (size_t)(end - s));
 	host[end - s] = '\0';
 	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" has an invalid IPv4 address (numeric only, no "
 		    "host names)", s);
 	if (units_parse_port(end + 1, s, &port, err, errlen) != 0)
@@ -308,7 +318,7 @@ units_parse_ipaddr(const char *s, struct sockaddr_storage *ss,
 		*len = sizeof(*sin6);
 		return 0;
 	}
-	return units_fail(err, errlen, "\"%s\" is not a numeric IPv4 or IPv6 "
+	return units_errf(err, errlen, "\"%s\" is not a numeric IPv4 or IPv6 "
 	    "address", s);
 }
 
@@ -324,7 +334,7 @@ units_parse_cidr(const char *s, struct units_cidr *out, char *err,
 
 	memset(out, 0, sizeof(*out));
 	if (hlen >= sizeof(host))
-		return units_fail(err, errlen, "\"%s\" is not an address block "
+		return units_errf(err, errlen, "\"%s\" is not an address block "
 		    "(e.g. 192.0.2.0/24, ::1/128)", s);
 	memcpy(host, s, hlen);
 	host[hlen] = '\0';
@@ -335,7 +345,7 @@ units_parse_cidr(const char *s, struct units_cidr *out, char *err,
 		out->family = AF_INET6;
 		max = 128;
 	} else
-		return units_fail(err, errlen, "\"%s\" is not an address block "
+		return units_errf(err, errlen, "\"%s\" is not an address block "
 		    "(e.g. 192.0.2.0/24, ::1/128)", s);
 	prefix = max;
 	if (slash != NULL) {
@@ -343,14 +353,14 @@ units_parse_cidr(const char *s, struct units_cidr *out, char *err,
 
 		if (units_digits(&p, &prefix) != 0 || *p != '\0' ||
 		    prefix > max)
-			return units_fail(err, errlen, "\"%s\" has an invalid "
+			return units_errf(err, errlen, "\"%s\" has an invalid "
 			    "prefix length (0-%u)", s, max);
 	}
 	out->prefix = (unsigned)prefix;
 	/* Host bits set mean a typo more often than intent: refuse. */
 	for (unsigned bit = out->prefix; bit < max; bit++)
 		if (out->addr[bit / 8] & (0x80 >> (bit % 8)))
-			return units_fail(err, errlen, "\"%s\" has host bits set "
+			return units_errf(err, errlen, "\"%s\" has host bits set "
 			    "beyond /%u", s, out->prefix);
 	return 0;
 }
@@ -405,10 +415,10 @@ units_parse_pin(const char *s, unsigned char pin[32], char *err,
 		else if (*p >= 'A' && *p <= 'F')
 			v = *p - 'A' + 10;
 		else
-			return units_fail(err, errlen, "\"%s\" is not a SHA-256 "
+			return units_errf(err, errlen, "\"%s\" is not a SHA-256 "
 			    "pin (64 hex digits)", s);
 		if (n == 64)
-			return units_fail(err, errlen, "\"%s\" is not a SHA-256 "
+			return units_errf(err, errlen, "\"%s\" is not a SHA-256 "
 			    "pin (64 hex digits)", s);
 		if (n % 2 == 0)
 			pin[n / 2] = (unsigned char)(v << 4);
@@ -417,7 +427,7 @@ units_parse_pin(const char *s, unsigned char pin[32], char *err,
 		n++;
 	}
 	if (n != 64)
-		return units_fail(err, errlen, "\"%s\" is not a SHA-256 pin "
+		return units_errf(err, errlen, "\"%s\" is not a SHA-256 pin "
 		    "(64 hex digits)", s);
 	return 0;
 }
@@ -425,13 +435,7 @@ units_parse_pin(const char *s, unsigned char pin[32], char *err,
 void
 units_format_pin(const unsigned char pin[32], char out[65])
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < 32; i++) {
-		out[2 * i] = digits[pin[i] >> 4];
-		out[2 * i + 1] = digits[pin[i] & 15];
-	}
-	out[64] = '\0';
+	units_hex(pin, 32, out);
 }
 
 int
@@ -441,12 +445,12 @@ units_parse_mode(const char *s, mode_t *mode, char *err, size_t errlen)
 	size_t n = strlen(s);
 
 	if (n < 3 || n > 4 || (n == 4 && s[0] != '0'))
-		return units_fail(err, errlen,
+		return units_errf(err, errlen,
 		    "\"%s\" is not a file mode (write octal, e.g. \"0660\")",
 		    s);
 	for (const char *p = s; *p != '\0'; p++) {
 		if (*p < '0' || *p > '7')
-			return units_fail(err, errlen,
+			return units_errf(err, errlen,
 			    "\"%s\" is not a file mode (write octal, e.g. "
 			    "\"0660\")", s);
 		v = v * 8 + (unsigned)(*p - '0');
@@ -464,14 +468,14 @@ units_parse_group(const char *s, gid_t *gid, char *err, size_t errlen)
 	int rc;
 
 	if (*s == '\0')
-		return units_fail(err, errlen, "empty group name");
+		return units_errf(err, errlen, "empty group name");
 	/* Groups with many members need more room: grow until it fits. */
 	for (;;) {
 		char *nb = realloc(buf, cap);
 
 		if (nb == NULL) {
 			free(buf);
-			return units_fail(err, errlen, "out of memory");
+			return units_errf(err, errlen, "out of memory");
 		}
 		buf = nb;
 		rc = getgrnam_r(s, &grp, buf, cap, &res);
@@ -483,10 +487,10 @@ units_parse_group(const char *s, gid_t *gid, char *err, size_t errlen)
 		*gid = grp.gr_gid;
 	free(buf);
 	if (rc != 0)
-		return units_fail(err, errlen, "cannot look up group \"%s\": %s",
+		return units_errf(err, errlen, "cannot look up group \"%s\": %s",
 		    s, strerror(rc));
 	if (res == NULL)
-		return units_fail(err, errlen, "group \"%s\" does not exist",
+		return units_errf(err, errlen, "group \"%s\" does not exist",
 		    s);
 	return 0;
 }

@@ -17,6 +17,13 @@
 
 #define UNITS_ERR_MAX 256
 
+/* Formats an error message into err (the one helper every module uses). */
+int units_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes with the NUL). */
+void units_hex(const unsigned char *p, size_t n, char *out);
+
 /* Duration in milliseconds. */
 int units_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen);
 /* Shortest exact form: 90000 -> "1m30s", 250 -> "250ms", 0 -> "0s". */

@@ -187,47 +187,13 @@ env_free(struct env *e)
 	free(e->notify_path);
 }
 
-static int
-is_audit_file(const struct dirent *de)
-{
-	size_t n = strlen(de->d_name);
-
-	return strncmp(de->d_name, "audit-", 6) == 0 && n > 4 &&
-	    strcmp(de->d_name + n - 4, ".log") == 0;
-}
-
-/* The log files, oldest first (the names sort by number). */
-static size_t
-audit_files(const char *dir, char ***out)
-{
-	struct dirent **de;
-	int n = scandir(dir, &de, is_audit_file, alphasort);
-
-	ck_assert_int_ge(n, 0);
-	*out = calloc((size_t)n + 1, sizeof(char *));
-	ck_assert_ptr_nonnull(*out);
-	for (int i = 0; i < n; i++) {
-		(*out)[i] = tl_path(dir, de[i]->d_name);
-		free(de[i]);
-	}
-	free(de);
-	return (size_t)n;
-}
-
-static void
-files_free(char **files)
-{
-	for (size_t i = 0; files[i] != NULL; i++)
-		free(files[i]);
-	free(files);
-}
 
 /* acgwctl audit verify --key K0 FILE... over every file of the log. */
 static struct tl_run
 verify_log(struct env *e)
 {
 	char **files, **argv;
-	size_t n = audit_files(e->audit, &files);
+	size_t n = tl_audit_files(e->audit, &files);
 	struct tl_run r;
 
 	ck_assert_uint_ge(n, 1);
@@ -241,7 +207,7 @@ verify_log(struct env *e)
 	memcpy(argv + 5, files, n * sizeof(char *));
 	r = tl_run(e->dir, argv, 30000);
 	free(argv);
-	files_free(files);
+	tl_files_free(files);
 	return r;
 }
 
@@ -327,7 +293,7 @@ static void
 scan_run(struct scan *sc, long acked)
 {
 	char **files;
-	size_t n = audit_files(sc->dir, &files);
+	size_t n = tl_audit_files(sc->dir, &files);
 	long next_i = 1;
 
 	for (size_t k = 0; k < n; k++) {
@@ -407,7 +373,7 @@ scan_run(struct scan *sc, long acked)
 		}
 		free(buf);
 	}
-	files_free(files);
+	tl_files_free(files);
 	/* Every acknowledged record is there; at most one more made it. */
 	ck_assert_msg(next_i - 1 >= acked && next_i - 1 <= acked + 1,
 	    "the run acknowledged %ld records and the log holds %ld", acked,

@@ -10,6 +10,7 @@
 #define ACGW_TESTLIB_H
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -464,6 +465,41 @@ tl_free_port(void)
 	port = ntohs(sin.sin_port);
 	close(fd);
 	return port;
+}
+
+static inline int
+tl_is_audit_file(const struct dirent *de)
+{
+	size_t n = strlen(de->d_name);
+
+	return strncmp(de->d_name, "audit-", 6) == 0 && n > 4 &&
+	    strcmp(de->d_name + n - 4, ".log") == 0;
+}
+
+/* The audit log's files in dir, oldest first (names sort by number). */
+static inline size_t
+tl_audit_files(const char *dir, char ***out)
+{
+	struct dirent **de;
+	int n = scandir(dir, &de, tl_is_audit_file, alphasort);
+
+	ck_assert_int_ge(n, 0);
+	*out = calloc((size_t)n + 1, sizeof(char *));
+	ck_assert_ptr_nonnull(*out);
+	for (int i = 0; i < n; i++) {
+		(*out)[i] = tl_path(dir, de[i]->d_name);
+		free(de[i]);
+	}
+	free(de);
+	return (size_t)n;
+}
+
+static inline void
+tl_files_free(char **files)
+{
+	for (size_t i = 0; files[i] != NULL; i++)
+		free(files[i]);
+	free(files);
 }
 
 /*

@@ -170,40 +170,6 @@ tlog_append(struct audit *a, int from, int to, size_t pad)
 	free(details);
 }
 
-static int
-is_audit_file(const struct dirent *de)
-{
-	size_t n = strlen(de->d_name);
-
-	return strncmp(de->d_name, "audit-", 6) == 0 && n > 4 &&
-	    strcmp(de->d_name + n - 4, ".log") == 0;
-}
-
-/* The log files of dir, oldest first (the names sort by number). */
-static size_t
-tlog_files(const char *dir, char ***out)
-{
-	struct dirent **de;
-	int n = scandir(dir, &de, is_audit_file, alphasort);
-
-	ck_assert_int_ge(n, 0);
-	*out = calloc((size_t)n + 1, sizeof(char *));
-	ck_assert_ptr_nonnull(*out);
-	for (int i = 0; i < n; i++) {
-		(*out)[i] = tl_path(dir, de[i]->d_name);
-		free(de[i]);
-	}
-	free(de);
-	return (size_t)n;
-}
-
-static void
-files_free(char **files)
-{
-	for (size_t i = 0; files[i] != NULL; i++)
-		free(files[i]);
-	free(files);
-}
 
 static int
 verify(const unsigned char k0[AUDIT_KEY_LEN], char **files, size_t n,
@@ -217,11 +183,11 @@ static void
 tlog_verify_ok(struct tlog *l, struct audit_verify *v)
 {
 	char **files;
-	size_t n = tlog_files(l->dir, &files);
+	size_t n = tl_audit_files(l->dir, &files);
 
 	ck_assert_msg(verify(l->k0, files, n, v) == 0, "verify: %s",
 	    v->error);
-	files_free(files);
+	tl_files_free(files);
 }
 
 /* Line k (1-based) of buf; its length without the newline in *len. */
@@ -861,8 +827,8 @@ START_TEST(tamper_splice)
 	a = tlog_open(&y);
 	tlog_append(a, 1, 100, 900);
 	audit_close(a);
-	ck_assert_uint_eq(tlog_files(x.dir, &fx), 2);
-	ck_assert_uint_eq(tlog_files(y.dir, &fy), 2);
+	ck_assert_uint_eq(tl_audit_files(x.dir, &fx), 2);
+	ck_assert_uint_eq(tl_audit_files(y.dir, &fy), 2);
 	ck_assert(verify(x.k0, fx, 2, &v) == 0);
 	ck_assert(verify(y.k0, fy, 2, &v) == 0);
 
@@ -894,8 +860,8 @@ START_TEST(tamper_splice)
 	free(sy);
 	free(bx);
 	free(by);
-	files_free(fx);
-	files_free(fy);
+	tl_files_free(fx);
+	tl_files_free(fy);
 	tlog_free(&x);
 	tlog_free(&y);
 }
@@ -1065,7 +1031,7 @@ START_TEST(rotation)
 	a = tlog_open(&l);
 	tlog_append(a, 1, 300, 900);
 	audit_close(a);
-	n = tlog_files(l.dir, &files);
+	n = tl_audit_files(l.dir, &files);
 	ck_assert_uint_ge(n, 4);
 	for (size_t i = 0; i < n; i++) {
 		char *buf = tl_read(files[i]), *name;
@@ -1129,7 +1095,7 @@ START_TEST(rotation)
 		files[1] = files[0];
 		files[0] = t;
 	}
-	files_free(files);
+	tl_files_free(files);
 	tlog_free(&l);
 }
 END_TEST
@@ -1146,7 +1112,7 @@ START_TEST(retention)
 	a = tlog_open(&l);
 	tlog_append(a, 1, 300, 900);
 	audit_close(a);
-	n = tlog_files(l.dir, &files);
+	n = tl_audit_files(l.dir, &files);
 	ck_assert_uint_eq(n, 2);
 	/* The two newest remain, numbered on from the removed ones. */
 	{
@@ -1185,7 +1151,7 @@ START_TEST(retention)
 	free(first);
 	free(b0);
 	free(b1);
-	files_free(files);
+	tl_files_free(files);
 	tlog_free(&l);
 }
 END_TEST
