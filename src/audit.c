@@ -1729,18 +1729,19 @@ audit_verify_files(const unsigned char k0[AUDIT_KEY_LEN],
 				BAD("OpenSSL: SHA-256 failed");
 #undef BAD
 			seq = r.seq;
-			snprintf(prevtime, sizeof(prevtime), "%s", r.time);
+			/* r.time is NUL-terminated and shorter than both. */
+			memcpy(prevtime, r.time, sizeof(r.time));
 			have_prev = 1;
 			v->records++;
 			v->last_seq = r.seq;
 			v->last_epoch = r.epoch;
-			snprintf(v->last_time, sizeof(v->last_time), "%s", r.time);
 			off += ll + 1;
 		}
 		free(buf);
 	}
 	OPENSSL_cleanse(key, sizeof(key));
 	audit_hasher_free(&h);
+	memcpy(v->last_time, prevtime, sizeof(prevtime));
 	if (v->records == 0) {
 		snprintf(v->error, sizeof(v->error), "no records");
 		return -1;
