@@ -624,10 +624,13 @@ again:
 				last_seq = (uint64_t)s->integer;
 		}
 		fflush(stdout);
+		if (records == NULL || records->type != JSON_ARRAY ||
+		    records->n < 1000)
+			sleep(1);
 		json_value_free(reply);
 		free(raw);
-		sleep(1);
-		len = (size_t)snprintf(line, sizeof(line), "audit tail 100000 "
+		/* At most 1000 at a time (the reply limit); more come next. */
+		len = (size_t)snprintf(line, sizeof(line), "audit tail 1000 "
 		    "after %llu\n", (unsigned long long)last_seq);
 		(void)base_len;
 		goto again;

@@ -36,6 +36,8 @@
 #define AUDIT_EVOLVE_LABEL "acgw audit key evolution v1"
 #define AUDIT_MAC_SUFFIX_LEN 74		/* ,"mac":"<64 hex>"} */
 #define AUDIT_LINE_MAX (1024 * 1024)	/* one record, details included */
+/* 15-minute epochs for a century: the verifier walks no further. */
+#define AUDIT_EPOCH_JUMP_MAX 4000000u
 
 static const char *const audit_type_list[] = {
 	"daemon.start", "daemon.stop", "daemon.reload", "config.changed",
@@ -81,6 +83,7 @@ struct audit {
 	struct event *flush_ev, *retry_ev, *tick_ev;
 	int flush_armed;
 	int failed;
+	int key_dirty;			/* key file behind the log's epoch */
 	char fail_reason[256];
 	time_t failed_since;
 };
@@ -511,6 +514,10 @@ audit_write_now(struct audit *a, const char *type, const char *actor,
 	struct json_buf j;
 	int rc;
 
+	/* head == durable here: nothing may be queued under this record. */
+	if (a->pending_len != 0)
+		return units_errf(err, errlen, "internal error: a record was "
+		    "queued during a synchronous write");
 	json_init(&j, AUDIT_LINE_MAX);
 	if (audit_format_next(a, &j, type, actor, peer, details) != 0) {
 		json_free(&j);
@@ -559,6 +566,8 @@ audit_evolve(struct audit *a, char *err, size_t errlen)
 	}
 	OPENSSL_cleanse(old, sizeof(old));
 	if (audit_write_key(a->dir, next, a->head.epoch, err, errlen) != 0) {
+		/* The old key is still on disk: retried until replaced. */
+		a->key_dirty = 1;
 		OPENSSL_cleanse(next, sizeof(next));
 		return -1;
 	}
@@ -599,7 +608,8 @@ audit_retention(struct audit *a)
 		int old;
 
 		audit_path(a->dir, files[i], path, sizeof(path));
-		if (stat(path, &st) != 0)
+		/* A time in the future (clock set back) says nothing of age. */
+		if (stat(path, &st) != 0 || st.st_mtime > now)
 			continue;
 		old = a->cfg->audit.keep_age_ms > 0 &&
 		    (uint64_t)(now - st.st_mtime) * 1000 >
@@ -725,6 +735,15 @@ audit_retry_cb(evutil_socket_t fd, short what, void *arg)
 	char err[AUDIT_ERR_MAX], details[400];
 	struct json_buf j;
 
+	if (a->key_dirty) {
+		if (audit_write_key(a->dir, a->key, a->durable.epoch, err,
+		    sizeof(err)) != 0) {
+			log_warnx("audit: the old key is still on disk and cannot "
+			    "be replaced: %s", err);
+			return;
+		}
+		a->key_dirty = 0;
+	}
 	json_init(&j, 0);
 	json_object_begin(&j);
 	json_kv_str(&j, "reason", "write error");
@@ -852,10 +871,14 @@ audit_append_sync(struct audit *a, const char *type, const char *actor,
 	if (!audit_type_valid(type))
 		return units_errf(err, errlen, "unknown audit record type "
 		    "\"%s\"", type);
-	/* Records queued earlier go first: the chain is one line. */
-	if (a->pending_len != 0 && audit_flush(a) != 0)
-		return units_errf(err, errlen, "the audit log cannot be "
-		    "written (%s)", a->fail_reason);
+	/*
+	 * Records queued earlier go first: the chain is one line. Flushing
+	 * runs completion callbacks, which may queue more: drain until empty.
+	 */
+	while (a->pending_len != 0)
+		if (audit_flush(a) != 0)
+			return units_errf(err, errlen, "the audit log cannot be "
+			    "written (%s)", a->fail_reason);
 	if (audit_write_now(a, type, actor, peer, details, err, errlen) != 0) {
 		if (strstr(err, "details are not") == NULL) {
 			char why[AUDIT_ERR_MAX];
@@ -1153,65 +1176,83 @@ audit_slurp(const char *path, size_t *len, char *err, size_t errlen)
 /* ---- opening and recovery ----------------------------------------------- */
 
 /*
- * Finds the end of the chain in the newest file and cuts off a torn or
- * corrupt tail (a crash between write and sync, a disk error). Records
- * of the current epoch are MAC-checked; older ones can no longer be, by
- * design (their keys are gone), so for them shape, sequence and chain
- * decide.
+ * Finds the end of the chain in the newest file. Only an unterminated
+ * last line is a torn write (a crash between write and sync) and is cut;
+ * any complete record that does not check out stops the start without
+ * touching the file, because cutting there would destroy acknowledged
+ * records and evidence. Records of the current epoch are MAC-checked;
+ * older ones can no longer be, by design (their keys are gone), so for
+ * them shape, sequence and chain decide.
  */
 static int
 audit_recover(struct audit *a, unsigned key_epoch, size_t *dropped,
     char *err, size_t errlen)
 {
 	char path[4096];
-	size_t len, off = 0, good = 0;
+	size_t len, off = 0, lineno = 0;
 	char *buf;
 	struct audit_chain c = a->head;
-	int first = 1;
+	int first = 1, repaired = 0;
+	unsigned char next[AUDIT_KEY_LEN];
 
 	*dropped = 0;
 	audit_path(a->dir, a->fileno, path, sizeof(path));
 	if ((buf = audit_slurp(path, &len, err, errlen)) == NULL)
 		return -1;
+	audit_key_evolve(a->key, next);
 	while (off < len) {
 		char *nl = memchr(buf + off, '\n', len - off);
 		size_t ll;
 		struct audit_rec r;
+		const char *why;
 		unsigned char h[32];
 
 		if (nl == NULL)
-			break;			/* torn: no newline */
+			break;			/* torn: cut below */
+		lineno++;
 		ll = (size_t)(nl - (buf + off));
-		if (audit_parse(buf + off, ll, &r) != NULL)
-			break;
+#define DAMAGED(...) do {						\
+			int w_ = snprintf(err, errlen, "%s:%zu: ", path,	\
+			    lineno);					\
+			if (w_ > 0 && (size_t)w_ < errlen)			\
+				snprintf(err + w_, errlen - (size_t)w_,		\
+				    __VA_ARGS__);				\
+			free(buf);						\
+			OPENSSL_cleanse(next, sizeof(next));			\
+			return -1;						\
+		} while (0)
+		if ((why = audit_parse(buf + off, ll, &r)) != NULL)
+			DAMAGED("%s; acgwd will not write after a damaged record: "
+			    "keep the file as evidence, verify it with acgwctl "
+			    "audit verify, and start a new log", why);
 		if (!first && (r.seq != c.seq + 1 ||
 		    memcmp(r.prev, c.last, 32) != 0))
-			break;
-		if (r.epoch == key_epoch && !audit_mac_ok(a->key, buf + off,
-		    ll, r.mac))
-			break;
-		if (r.epoch > key_epoch + 1)
-			break;
+			DAMAGED("seq %llu does not follow seq %llu; the log is "
+			    "damaged (acgwctl audit verify names the record)",
+			    (unsigned long long)r.seq,
+			    (unsigned long long)c.seq);
+		if (!first && r.epoch < c.epoch)
+			DAMAGED("seq %llu: epoch goes back", (unsigned long long)
+			    r.seq);
+		if (r.epoch > key_epoch + 1 || (r.epoch == key_epoch + 1 &&
+		    (repaired || strcmp(r.type, "audit.key_evolved") != 0)))
+			DAMAGED("seq %llu is in epoch %u but the key file is at "
+			    "epoch %u: the key does not belong to this log",
+			    (unsigned long long)r.seq, r.epoch, key_epoch);
+		if (r.epoch == key_epoch && !repaired &&
+		    !audit_mac_ok(a->key, buf + off, ll, r.mac))
+			DAMAGED("seq %llu: MAC does not verify under the current "
+			    "key", (unsigned long long)r.seq);
 		if (r.epoch == key_epoch + 1) {
 			/* Crashed after the evolution record, before the key. */
-			unsigned char next[AUDIT_KEY_LEN];
-
-			audit_key_evolve(a->key, next);
-			if (!audit_mac_ok(next, buf + off, ll, r.mac)) {
-				OPENSSL_cleanse(next, sizeof(next));
-				break;
-			}
-			if (audit_write_key(a->dir, next, key_epoch + 1, err,
-			    errlen) != 0) {
-				OPENSSL_cleanse(next, sizeof(next));
-				free(buf);
-				return -1;
-			}
-			memcpy(a->key, next, AUDIT_KEY_LEN);
-			OPENSSL_cleanse(next, sizeof(next));
-			key_epoch++;
-			c.epoch_records = 0;
-		}
+			if (!audit_mac_ok(next, buf + off, ll, r.mac))
+				DAMAGED("seq %llu: MAC does not verify under the "
+				    "next key", (unsigned long long)r.seq);
+			repaired = 1;
+		} else if (repaired && !audit_mac_ok(next, buf + off, ll,
+		    r.mac))
+			DAMAGED("seq %llu: MAC does not verify under the current "
+			    "key", (unsigned long long)r.seq);
 		audit_sha256(buf + off, ll, h);
 		if (r.epoch != c.epoch)
 			c.epoch_records = 0;
@@ -1222,26 +1263,38 @@ audit_recover(struct audit *a, unsigned key_epoch, size_t *dropped,
 		snprintf(c.time, sizeof(c.time), "%s", r.time);
 		first = 0;
 		off += ll + 1;
-		good = off;
+#undef DAMAGED
 	}
 	free(buf);
-	if (good < len) {
-		int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-		if (fd == -1 || ftruncate(fd, (off_t)good) != 0 ||
-		    fsync(fd) != 0) {
-			if (fd != -1)
-				close(fd);
-			return units_errf(err, errlen, "%s: cannot cut the "
-			    "damaged tail: %s", path, strerror(errno));
-		}
-		close(fd);
-		*dropped = len - good;
-	}
-	if (c.epoch < key_epoch && !first)
+	if (!first && c.epoch < key_epoch) {
+		OPENSSL_cleanse(next, sizeof(next));
 		return units_errf(err, errlen, "%s: the key file is at epoch %u "
 		    "but the log only reaches epoch %u; the key does not belong "
 		    "to this log", a->dir, key_epoch, c.epoch);
+	}
+	if (repaired) {
+		if (audit_write_key(a->dir, next, key_epoch + 1, err,
+		    errlen) != 0) {
+			OPENSSL_cleanse(next, sizeof(next));
+			return -1;
+		}
+		memcpy(a->key, next, AUDIT_KEY_LEN);
+		key_epoch++;
+	}
+	OPENSSL_cleanse(next, sizeof(next));
+	if (off < len) {
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+		if (fd == -1 || ftruncate(fd, (off_t)off) != 0 ||
+		    fsync(fd) != 0) {
+			if (fd != -1)
+				close(fd);
+			return units_errf(err, errlen, "%s: cannot cut the torn "
+			    "last line: %s", path, strerror(errno));
+		}
+		close(fd);
+		*dropped = len - off;
+	}
 	c.epoch = key_epoch;
 	a->head = a->durable = c;
 	return 0;
@@ -1267,13 +1320,15 @@ audit_tail_of(struct audit *a, unsigned long num, char *err, size_t errlen)
 
 		while (start > 0 && buf[start - 1] != '\n')
 			start--;
-		if (audit_parse(buf + start, end - start, &r) == NULL) {
-			a->head.seq = r.seq;
-			a->head.epoch = r.epoch;
-			audit_sha256(buf + start, end - start, a->head.last);
-			snprintf(a->head.time, sizeof(a->head.time), "%s",
-			    r.time);
+		if (audit_parse(buf + start, end - start, &r) != NULL) {
+			free(buf);
+			return units_errf(err, errlen, "%s: its last record is "
+			    "damaged, so the next file cannot link to it", path);
 		}
+		a->head.seq = r.seq;
+		a->head.epoch = r.epoch;
+		audit_sha256(buf + start, end - start, a->head.last);
+		snprintf(a->head.time, sizeof(a->head.time), "%s", r.time);
 	}
 	free(buf);
 	return 0;
@@ -1332,9 +1387,8 @@ audit_open(struct event_base *base, const struct config *cfg, char *err,
 		time_t age;
 
 		if (stat(keypath, &kst) == 0 &&
-		    (age = time(NULL) - kst.st_mtime) > 0 &&
-		    age < a->epoch_started.tv_sec)
-			a->epoch_started.tv_sec -= age;
+		    (age = time(NULL) - kst.st_mtime) > 0)
+			a->epoch_started.tv_sec -= age;	/* may go below 0 */
 	}
 	if (base != NULL) {
 		struct timeval tick = { 1, 0 };
@@ -1419,29 +1473,46 @@ audit_status_json(const struct audit *a, struct json_buf *j)
 
 /* ---- tail and search ---------------------------------------------------- */
 
-/* Calls fn on each record line of every file, oldest first. */
+/* The seq of a file's first record (0 if none can be read). */
+static uint64_t
+audit_first_seq(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	uint64_t seq = 0;
+	struct audit_rec r;
+
+	if (f == NULL)
+		return 0;
+	if ((n = getline(&line, &cap, f)) > 1 &&
+	    audit_parse(line, (size_t)n - 1, &r) == NULL)
+		seq = r.seq;
+	free(line);
+	fclose(f);
+	return seq;
+}
+
+/*
+ * Calls fn on each record line of the files from index "from" on,
+ * oldest first; fn returns 0 to go on, 1 to stop, -1 on error.
+ */
 static int
-audit_each(struct audit *a, int (*fn)(void *, const char *, size_t,
+audit_each_from(struct audit *a, const unsigned long *files, size_t n,
+    size_t from, int (*fn)(void *, const char *, size_t,
     const struct audit_rec *), void *arg, char *err, size_t errlen)
 {
-	unsigned long *files = NULL;
-	size_t n = 0;
 	int rc = 0;
 
-	if (a->pending_len != 0)
-		audit_flush(a);
-	if (audit_list(a->dir, &files, &n, err, errlen) != 0)
-		return -1;
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	for (size_t i = from; i < n && rc == 0; i++) {
 		char path[4096];
 		size_t len, off = 0;
 		char *buf;
 
 		audit_path(a->dir, files[i], path, sizeof(path));
-		if ((buf = audit_slurp(path, &len, err, errlen)) == NULL) {
-			rc = -1;
-			break;
-		}
+		if ((buf = audit_slurp(path, &len, err, errlen)) == NULL)
+			return -1;
 		while (off < len && rc == 0) {
 			char *nl = memchr(buf + off, '\n', len - off);
 			struct audit_rec r;
@@ -1456,16 +1527,16 @@ audit_each(struct audit *a, int (*fn)(void *, const char *, size_t,
 		}
 		free(buf);
 	}
-	free(files);
 	return rc < 0 ? -1 : 0;
 }
 
-/* A ring of the last records that match. */
+/* The matching records, kept as raw lines. */
 struct audit_ring {
 	char **lines;
 	size_t cap, n, next;
 	const struct audit_filter *f;
 	uint64_t after;
+	int first;		/* keep the first cap records, not the last */
 };
 
 static int
@@ -1483,6 +1554,8 @@ audit_ring_add(void *arg, const char *line, size_t len,
 	    (f->since && strcmp(r->time, f->since) < 0) ||
 	    (f->until && strcmp(r->time, f->until) > 0)))
 		return 0;
+	if (ring->first && ring->n == ring->cap)
+		return 1;
 	if ((copy = strndup(line, len)) == NULL)
 		return -1;
 	free(ring->lines[ring->next]);
@@ -1493,15 +1566,47 @@ audit_ring_add(void *arg, const char *line, size_t len,
 	return 0;
 }
 
+/*
+ * Runs the ring over the files. Only the files that can matter are
+ * read: for "after SEQ", from the file holding SEQ + 1; for a plain
+ * tail, from the newest file backwards until enough records are there.
+ */
 static int
 audit_ring_json(struct audit *a, struct audit_ring *ring, struct json_buf *j,
     char *err, size_t errlen)
 {
+	unsigned long *files = NULL;
+	size_t n = 0, from = 0;
 	int rc;
 
+	while (a->pending_len != 0 && audit_flush(a) == 0)
+		;
 	if ((ring->lines = calloc(ring->cap, sizeof(char *))) == NULL)
 		return units_errf(err, errlen, "out of memory");
-	rc = audit_each(a, audit_ring_add, ring, err, errlen);
+	if (audit_list(a->dir, &files, &n, err, errlen) != 0) {
+		free(ring->lines);
+		return -1;
+	}
+	if (ring->f == NULL && n > 0) {
+		char path[4096];
+
+		/* Newest file backwards: its first seq bounds what it holds. */
+		for (from = n; from > 0; from--) {
+			uint64_t first;
+
+			audit_path(a->dir, files[from - 1], path, sizeof(path));
+			first = audit_first_seq(path);
+			if (ring->after > 0 ? first <= ring->after + 1 && first :
+			    first != 0 && a->durable.seq - first + 1 >=
+			    ring->cap)
+				break;
+		}
+		if (from > 0)
+			from--;
+	}
+	rc = audit_each_from(a, files, n, from, audit_ring_add, ring, err,
+	    errlen);
+	free(files);
 	if (rc == 0) {
 		size_t start = (ring->next + ring->cap - ring->n) % ring->cap;
 
@@ -1521,7 +1626,9 @@ int
 audit_tail_json(struct audit *a, size_t n, uint64_t after,
     struct json_buf *j, char *err, size_t errlen)
 {
-	struct audit_ring ring = { NULL, n ? n : 1, 0, 0, NULL, after };
+	/* With "after": the first n records after it, for --follow. */
+	struct audit_ring ring = { NULL, n ? n : 1, 0, 0, NULL, after,
+	    after > 0 };
 
 	return audit_ring_json(a, &ring, j, err, errlen);
 }
@@ -1531,7 +1638,7 @@ audit_search_json(struct audit *a, const struct audit_filter *f,
     struct json_buf *j, char *err, size_t errlen)
 {
 	struct audit_ring ring = { NULL, f->limit ? f->limit : 100, 0, 0, f,
-	    0 };
+	    0, 0 };
 
 	return audit_ring_json(a, &ring, j, err, errlen);
 }
@@ -1637,9 +1744,13 @@ audit_verify_files(const unsigned char k0[AUDIT_KEY_LEN],
 			goto fail;
 		}
 		if (len == 0) {
+			/* A crash between a rotation's open and its first record
+			 * leaves an empty newest file; elsewhere it is a gap. */
+			free(buf);
+			if (fi + 1 == nfiles)
+				continue;
 			snprintf(v->error, sizeof(v->error), "%s: empty file",
 			    files[fi]);
-			free(buf);
 			goto fail;
 		}
 		while (off < len) {
@@ -1694,6 +1805,10 @@ audit_verify_files(const unsigned char k0[AUDIT_KEY_LEN],
 				    " (in the previous file)" : "");
 			if (r.epoch < epoch)
 				BAD("epoch %u goes back from %u", r.epoch,
+				    epoch);
+			/* Each epoch is one hash to walk: refuse absurd jumps. */
+			if (r.epoch - epoch > AUDIT_EPOCH_JUMP_MAX)
+				BAD("epoch %u is implausibly far from %u", r.epoch,
 				    epoch);
 			if (have_prev && r.epoch > epoch &&
 			    (r.epoch != epoch + 1 ||

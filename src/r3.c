@@ -128,15 +128,19 @@ r3_conn_unlink(struct r3_conn *c)
 	c->prev = c->next = NULL;
 }
 
-/* One audit record about a connection (queued; group-committed). */
-static void
+/*
+ * One audit record about a connection (queued; group-committed in this
+ * turn of the loop). -1 if it could not even be queued.
+ */
+static int
 r3_audit(struct audit *audit, const char *type, const struct r3_conn *c,
     const char *reason)
 {
 	struct json_buf j;
+	int rc = 0;
 
 	if (audit == NULL)
-		return;
+		return 0;
 	json_init(&j, 8192);
 	json_object_begin(&j);
 	json_kv_str(&j, "address", c->addrtext);
@@ -153,10 +157,13 @@ r3_audit(struct audit *audit, const char *type, const struct r3_conn *c,
 	}
 	json_object_end(&j);
 	if (j.failed || audit_append(audit, type, "r3", c->peer[0] ? c->peer :
-	    NULL, j.s, NULL, NULL) != 0)
+	    NULL, j.s, NULL, NULL) != 0) {
 		log_warnx("r3: %s: cannot record %s in the audit log",
 		    c->addrtext, type);
+		rc = -1;
+	}
 	json_free(&j);
+	return rc;
 }
 
 static long
@@ -470,7 +477,14 @@ r3_established(struct r3_conn *c)
 	c->since = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &c->last_active);
 	r3_idle_arm(c);
-	r3_audit(c->r3->audit, "peer.admitted", c, NULL);
+	if (r3_audit(c->r3->audit, "peer.admitted", c, NULL) != 0) {
+		/* No admission without its record (fail closed). */
+		c->admitted = 0;
+		c->state = CONN_HANDSHAKE;
+		c->refusal = "the audit log cannot record the admission";
+		r3_refuse_now(c, "");
+		return;
+	}
 	log_info("r3: %s: admitted %s (CN=%s, pin %s, %s, %s%s)", c->addrtext,
 	    c->peer, c->id.subject_cn, c->id.pin, version,
 	    SSL_get_cipher_name(c->ssl),

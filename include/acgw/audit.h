@@ -94,7 +94,10 @@ int audit_ok(const struct audit *a);
 /* Members for acgwctl status: audit_state, audit_seq, audit_epoch, ... */
 void audit_status_json(const struct audit *a, struct json_buf *j);
 
-/* The last n records (or those after seq "after") as a JSON array. */
+/*
+ * The last n records as a JSON array; with after > 0, the first n
+ * records after seq "after" (what acgwctl audit tail --follow asks).
+ */
 int audit_tail_json(struct audit *a, size_t n, uint64_t after,
     struct json_buf *j, char *err, size_t errlen);
 
