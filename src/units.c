@@ -494,3 +494,269 @@ units_parse_group(const char *s, gid_t *gid, char *err, size_t errlen)
 		    s);
 	return 0;
 }
+
+/* ---- OpenADR times ---------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant). */
+static int64_t
+units_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void
+units_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	int64_t era;
+	unsigned doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* Exactly n digits at *p. */
+static int
+units_fixed(const char **p, int n, unsigned *v)
+{
+	unsigned x = 0;
+
+	for (int i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -1;
+		x = x * 10 + (unsigned)((*p)[i] - '0');
+	}
+	*p += n;
+	*v = x;
+	return 0;
+}
+
+int
+units_parse_datetime(const char *s, int64_t *usec, char *err, size_t errlen)
+{
+	const char *p = s;
+	unsigned y, mo, d, h, mi, sec, frac = 0, oh = 0, om = 0;
+	static const unsigned mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30,
+	    31, 30, 31 };
+	int64_t t, off = 0;
+
+	if (units_fixed(&p, 4, &y) != 0 || *p++ != '-' ||
+	    units_fixed(&p, 2, &mo) != 0 || *p++ != '-' ||
+	    units_fixed(&p, 2, &d) != 0 || *p++ != 'T' ||
+	    units_fixed(&p, 2, &h) != 0 || *p++ != ':' ||
+	    units_fixed(&p, 2, &mi) != 0 || *p++ != ':' ||
+	    units_fixed(&p, 2, &sec) != 0)
+		return units_errf(err, errlen, "\"%s\" is not a date and time "
+		    "(YYYY-MM-DDThh:mm:ssZ)", s);
+	if (*p == '.') {
+		int n = 0;
+
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (++n > 6)
+				return units_errf(err, errlen, "\"%s\": more than "
+				    "6 digits of fractional seconds", s);
+			frac = frac * 10 + (unsigned)(*p++ - '0');
+		}
+		if (n == 0)
+			return units_errf(err, errlen, "\"%s\": no digits after "
+			    "the decimal point", s);
+		while (n++ < 6)
+			frac *= 10;
+	}
+	if (*p == 'Z')
+		p++;
+	else if (*p == '+' || *p == '-') {
+		int neg = *p++ == '-';
+
+		if (units_fixed(&p, 2, &oh) != 0 || *p++ != ':' ||
+		    units_fixed(&p, 2, &om) != 0 || oh > 14 || om > 59 ||
+		    (oh == 14 && om != 0))
+			return units_errf(err, errlen, "\"%s\" has an invalid "
+			    "zone offset (Z or +hh:mm)", s);
+		off = ((int64_t)oh * 60 + om) * 60;
+		if (neg)
+			off = -off;
+	} else if (*p == '\0')
+		return units_errf(err, errlen, "\"%s\" has no time zone (write "
+		    "Z for UTC)", s);
+	if (*p != '\0')
+		return units_errf(err, errlen, "\"%s\" has trailing characters",
+		    s);
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 &&
+	    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) || h > 23 ||
+	    mi > 59 || sec > 59)
+		return units_errf(err, errlen, "\"%s\" is not a valid date and "
+		    "time", s);
+	t = units_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
+	    sec - off;
+	*usec = t * 1000000 + frac;
+	return 0;
+}
+
+void
+units_format_datetime(int64_t usec, char *buf, size_t len)
+{
+	int64_t secs = usec >= 0 ? usec / 1000000 :
+	    -((-usec + 999999) / 1000000);
+	int64_t frac = usec - secs * 1000000, days, rem, y;
+	unsigned m, d;
+
+	days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	rem = secs - days * 86400;
+	units_civil_from_days(days, &y, &m, &d);
+	if (frac == 0)
+		snprintf(buf, len, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
+		    (long long)y, m, d, (int)(rem / 3600),
+		    (int)(rem / 60 % 60), (int)(rem % 60));
+	else
+		snprintf(buf, len, "%04lld-%02u-%02uT%02d:%02d:%02d.%06dZ",
+		    (long long)y, m, d, (int)(rem / 3600),
+		    (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
+}
+
+int
+units_parse_iso_duration(const char *s, int64_t *usec, char *err,
+    size_t errlen)
+{
+	const char *p = s;
+	int neg = 0, in_time = 0, any = 0;
+	int64_t total = 0;
+	const char *order = "WDHMS";	/* units seen must keep this order */
+	const char *last = NULL;
+
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	} else if (*p == '+')
+		p++;
+	if (*p++ != 'P')
+		return units_errf(err, errlen, "\"%s\" is not an ISO 8601 "
+		    "duration (e.g. PT15M, P1DT2H)", s);
+	while (*p != '\0') {
+		uint64_t n = 0, frac = 0;
+		int fd = 0, rc;
+		int64_t mult;
+		const char *u;
+
+		if (*p == 'T') {
+			if (in_time || p[1] == '\0')
+				return units_errf(err, errlen, "\"%s\" is not an "
+				    "ISO 8601 duration (misplaced T)", s);
+			in_time = 1;
+			p++;
+			continue;
+		}
+		if ((rc = units_digits(&p, &n)) != 0)
+			return units_errf(err, errlen, rc == -2 ? "\"%s\" is too "
+			    "long a duration" : "\"%s\" is not an ISO 8601 "
+			    "duration (e.g. PT15M, P1DT2H)", s);
+		if (*p == '.' || *p == ',') {
+			p++;
+			while (*p >= '0' && *p <= '9') {
+				if (++fd > 6)
+					return units_errf(err, errlen, "\"%s\": "
+					    "more than 6 digits of fractional "
+					    "seconds", s);
+				frac = frac * 10 + (uint64_t)(*p++ - '0');
+			}
+			if (fd == 0 || *p != 'S')
+				return units_errf(err, errlen, "\"%s\": only "
+				    "seconds may have a fraction", s);
+			while (fd++ < 6)
+				frac *= 10;
+		}
+		switch (*p) {
+		case 'Y':
+			return units_errf(err, errlen, "\"%s\": years have no "
+			    "fixed length; write days", s);
+		case 'M':
+			if (!in_time)
+				return units_errf(err, errlen, "\"%s\": months "
+				    "have no fixed length; write days", s);
+			mult = 60;
+			break;
+		case 'W': mult = 7 * 86400; break;
+		case 'D': mult = 86400; break;
+		case 'H': mult = 3600; break;
+		case 'S': mult = 1; break;
+		default:
+			return units_errf(err, errlen, "\"%s\" is not an ISO 8601 "
+			    "duration (e.g. PT15M, P1DT2H)", s);
+		}
+		if ((strchr("WD", *p) != NULL) == in_time)
+			return units_errf(err, errlen, "\"%s\": %s belong %s T",
+			    s, in_time ? "weeks and days" : "hours, minutes "
+			    "and seconds", in_time ? "before" : "after");
+		u = strchr(order, *p);
+		if (last != NULL && u <= last)
+			return units_errf(err, errlen, "\"%s\": units out of "
+			    "order or repeated", s);
+		last = u;
+		if (n > (uint64_t)INT64_MAX / 1000000 / (uint64_t)mult ||
+		    total > INT64_MAX - (int64_t)n * mult * 1000000 -
+		    (int64_t)frac)
+			return units_errf(err, errlen, "\"%s\" is too long a "
+			    "duration", s);
+		total += (int64_t)n * mult * 1000000 + (int64_t)frac;
+		any = 1;
+		p++;
+	}
+	if (!any)
+		return units_errf(err, errlen, "\"%s\" has no value (e.g. "
+		    "PT0S)", s);
+	*usec = neg ? -total : total;
+	return 0;
+}
+
+void
+units_format_iso_duration(int64_t usec, char *buf, size_t len)
+{
+	uint64_t u = usec < 0 ? (uint64_t)0 - (uint64_t)usec : (uint64_t)usec;
+	uint64_t secs = u / 1000000, frac = u % 1000000;
+	uint64_t d = secs / 86400, h = secs / 3600 % 24, m = secs / 60 % 60;
+	uint64_t s = secs % 60;
+	size_t off = 0;
+	int w;
+
+#define PUT(...) do {							\
+		w = snprintf(buf + off, off < len ? len - off : 0,	\
+		    __VA_ARGS__);					\
+		if (w > 0)						\
+			off += (size_t)w;				\
+	} while (0)
+	PUT("%sP", usec < 0 ? "-" : "");
+	if (d)
+		PUT("%lluD", (unsigned long long)d);
+	if (h || m || s || frac || !d)
+		PUT("T");
+	if (h)
+		PUT("%lluH", (unsigned long long)h);
+	if (m)
+		PUT("%lluM", (unsigned long long)m);
+	if (frac) {
+		char f[8];
+		int n = 6;
+
+		snprintf(f, sizeof(f), "%06llu", (unsigned long long)frac);
+		while (n > 1 && f[n - 1] == '0')
+			f[--n] = '\0';
+		PUT("%llu.%sS", (unsigned long long)s, f);
+	} else if (s || (!d && !h && !m))
+		PUT("%lluS", (unsigned long long)s);
+#undef PUT
+}

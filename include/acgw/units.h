@@ -72,6 +72,27 @@ int units_parse_pin(const char *s, unsigned char pin[32], char *err,
 /* Lower-case hex without separators (65 bytes with the NUL). */
 void units_format_pin(const unsigned char pin[32], char out[65]);
 
+/*
+ * xs:dateTime with a zone, as OpenADR carries times:
+ * "2026-11-22T01:30:00Z", "2026-11-22T10:30:00.250+09:00". Converted to
+ * microseconds since 1970-01-01T00:00:00Z. A time without a zone is
+ * refused: it would mean whatever the peer's local time is.
+ */
+int units_parse_datetime(const char *s, int64_t *usec, char *err,
+    size_t errlen);
+/* UTC with a Z, fraction only when there is one: the form peers accept. */
+void units_format_datetime(int64_t usec, char *buf, size_t len);
+
+/*
+ * ISO 8601 / xs:duration: "PT15M", "P1DT2H", "-PT30S", "PT0.5S". Years
+ * and months have no fixed length and are refused; weeks ("P2W") are
+ * accepted as 7 days. In microseconds, negative for "-P...".
+ */
+int units_parse_iso_duration(const char *s, int64_t *usec, char *err,
+    size_t errlen);
+/* The shortest exact form: 5400000000 -> "PT1H30M", 0 -> "PT0S". */
+void units_format_iso_duration(int64_t usec, char *buf, size_t len);
+
 /* Existing group name -> gid. */
 int units_parse_group(const char *s, gid_t *gid, char *err, size_t errlen);
 

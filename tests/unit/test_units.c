@@ -228,6 +228,142 @@ START_TEST(group_parse)
 }
 END_TEST
 
+static int64_t
+dt_ok(const char *s)
+{
+	int64_t v = 0;
+
+	ck_assert_msg(units_parse_datetime(s, &v, err, sizeof(err)) == 0,
+	    "%s: %s", s, err);
+	return v;
+}
+
+static void
+dt_bad(const char *s, const char *msg)
+{
+	int64_t v = 7;
+
+	ck_assert_int_eq(units_parse_datetime(s, &v, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, msg);
+	ck_assert_int_eq(v, 7);
+}
+
+START_TEST(datetime)
+{
+	char buf[64];
+
+	/* date -u -d 2026-11-22T01:30:00Z +%s -> 1795311000 */
+	ck_assert_int_eq(dt_ok("2026-11-22T01:30:00Z"), 1795311000LL * 1000000);
+	ck_assert_int_eq(dt_ok("2026-11-22T10:30:00+09:00"),
+	    1795311000LL * 1000000);
+	ck_assert_int_eq(dt_ok("2026-11-21T20:30:00.250-05:00"),
+	    1795311000LL * 1000000 + 250000);
+	ck_assert_int_eq(dt_ok("1970-01-01T00:00:00Z"), 0);
+	ck_assert_int_eq(dt_ok("1969-12-31T23:59:59.999999Z"), -1);
+	ck_assert_int_eq(dt_ok("2024-02-29T00:00:00Z"), 1709164800LL * 1000000);
+	units_format_datetime(1795311000LL * 1000000, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2026-11-22T01:30:00Z");
+	units_format_datetime(1795311000LL * 1000000 + 250000, buf,
+	    sizeof(buf));
+	ck_assert_str_eq(buf, "2026-11-22T01:30:00.250000Z");
+	units_format_datetime(-1, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1969-12-31T23:59:59.999999Z");
+	/* Every printed time reads back to itself, across many dates. */
+	for (int64_t v = -3000000000000000LL; v < 4000000000000000LL;
+	    v += 98765432109877LL) {
+		units_format_datetime(v, buf, sizeof(buf));
+		ck_assert_int_eq(dt_ok(buf), v);
+	}
+
+	dt_bad("2026-11-22T01:30:00", "\"2026-11-22T01:30:00\" has no time "
+	    "zone (write Z for UTC)");
+	dt_bad("2026-11-22", "\"2026-11-22\" is not a date and time "
+	    "(YYYY-MM-DDThh:mm:ssZ)");
+	dt_bad("2026-11-22 01:30:00Z", "\"2026-11-22 01:30:00Z\" is not a date "
+	    "and time (YYYY-MM-DDThh:mm:ssZ)");
+	dt_bad("2026-02-29T00:00:00Z", "\"2026-02-29T00:00:00Z\" is not a "
+	    "valid date and time");
+	dt_bad("2026-11-22T24:00:00Z", "\"2026-11-22T24:00:00Z\" is not a "
+	    "valid date and time");
+	dt_bad("2026-11-22T01:30:00+15:00", "\"2026-11-22T01:30:00+15:00\" has "
+	    "an invalid zone offset (Z or +hh:mm)");
+	dt_bad("2026-11-22T01:30:00.1234567Z", "\"2026-11-22T01:30:00.1234567Z\""
+	    ": more than 6 digits of fractional seconds");
+	dt_bad("2026-11-22T01:30:00.Z", "\"2026-11-22T01:30:00.Z\": no digits "
+	    "after the decimal point");
+	dt_bad("2026-11-22T01:30:00Zx", "\"2026-11-22T01:30:00Zx\" has "
+	    "trailing characters");
+}
+END_TEST
+
+static int64_t
+dur_iso_ok(const char *s)
+{
+	int64_t v = 0;
+
+	ck_assert_msg(units_parse_iso_duration(s, &v, err, sizeof(err)) == 0,
+	    "%s: %s", s, err);
+	return v;
+}
+
+static void
+dur_iso_bad(const char *s, const char *msg)
+{
+	int64_t v = 7;
+
+	ck_assert_int_eq(units_parse_iso_duration(s, &v, err, sizeof(err)),
+	    -1);
+	ck_assert_str_eq(err, msg);
+	ck_assert_int_eq(v, 7);
+}
+
+START_TEST(iso_duration)
+{
+	static const char *const canon[] = { "PT0S", "PT15M", "PT30M", "PT1H",
+	    "P1DT2H", "P1D", "PT1H30M", "-PT30S", "PT0.5S", "P2DT3H4M5.000006S",
+	    "PT59M59S" };
+	char buf[64];
+
+	ck_assert_int_eq(dur_iso_ok("PT15M"), 900LL * 1000000);
+	ck_assert_int_eq(dur_iso_ok("P1DT2H"), 93600LL * 1000000);
+	ck_assert_int_eq(dur_iso_ok("P2W"), 14LL * 86400 * 1000000);
+	ck_assert_int_eq(dur_iso_ok("-PT30S"), -30LL * 1000000);
+	ck_assert_int_eq(dur_iso_ok("PT0.5S"), 500000);
+	ck_assert_int_eq(dur_iso_ok("PT90M"), 5400LL * 1000000);
+	/* Canonical forms read back and print as they were written. */
+	for (size_t i = 0; i < sizeof(canon) / sizeof(canon[0]); i++) {
+		units_format_iso_duration(dur_iso_ok(canon[i]), buf,
+		    sizeof(buf));
+		ck_assert_str_eq(buf, canon[i]);
+	}
+	units_format_iso_duration(5400LL * 1000000, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "PT1H30M");
+	for (int64_t v = -900000000000LL; v < 900000000000LL;
+	    v += 12345678901LL) {
+		units_format_iso_duration(v, buf, sizeof(buf));
+		ck_assert_int_eq(dur_iso_ok(buf), v);
+	}
+
+	dur_iso_bad("15M", "\"15M\" is not an ISO 8601 duration (e.g. PT15M, "
+	    "P1DT2H)");
+	dur_iso_bad("P", "\"P\" has no value (e.g. PT0S)");
+	dur_iso_bad("PT", "\"PT\" is not an ISO 8601 duration (misplaced T)");
+	dur_iso_bad("P1Y", "\"P1Y\": years have no fixed length; write days");
+	dur_iso_bad("P1M", "\"P1M\": months have no fixed length; write days");
+	dur_iso_bad("PT1D", "\"PT1D\": weeks and days belong before T");
+	dur_iso_bad("P1H", "\"P1H\": hours, minutes and seconds belong after "
+	    "T");
+	dur_iso_bad("PT1M1H", "\"PT1M1H\": units out of order or repeated");
+	dur_iso_bad("PT1.5M", "\"PT1.5M\": only seconds may have a fraction");
+	dur_iso_bad("PT-5M", "\"PT-5M\" is not an ISO 8601 duration (e.g. "
+	    "PT15M, P1DT2H)");
+	dur_iso_bad("P99999999999999999999D", "\"P99999999999999999999D\" is "
+	    "too long a duration");
+	dur_iso_bad("P999999999999D", "\"P999999999999D\" is too long a "
+	    "duration");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -242,5 +378,7 @@ main(void)
 	tcase_add_test(tc, sockaddr_parse);
 	tcase_add_test(tc, mode_parse);
 	tcase_add_test(tc, group_parse);
+	tcase_add_test(tc, datetime);
+	tcase_add_test(tc, iso_duration);
 	return tl_run_suite(s);
 }
