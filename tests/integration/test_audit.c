@@ -222,16 +222,7 @@ rec_field(const char *line, const char *key)
 	ck_assert_msg(v != NULL, "not a record (%s): %s", err, line);
 	f = json_get(v, key);
 	ck_assert_msg(f != NULL, "no %s in %s", key, line);
-	if (f->type == JSON_STRING)
-		s = strdup(f->string);
-	else {
-		struct json_buf j;
-
-		json_init(&j, 0);
-		json_write_value(&j, f);
-		s = strdup(j.s);
-		json_free(&j);
-	}
+	s = tl_json_text(f);
 	json_value_free(v);
 	return s;
 }
@@ -835,6 +826,64 @@ START_TEST(daemon_records)
 }
 END_TEST
 
+/*
+ * The log cannot move or be switched off by a reload (records would go
+ * to a log nobody verifies): refused whole, the running config stays.
+ */
+START_TEST(reload_keeps_the_log)
+{
+	struct env e;
+	struct tl_run r;
+	char *other, *want;
+
+	env_setup(&e, NULL);
+	env_init_log(&e);
+	daemon_start(&e, 0);
+	other = tl_path(e.dir, "elsewhere");
+	tl_write(e.cfg, "control:\n  socket: %s\naudit:\n  dir: %s\n"
+	    "  syslog: false\n", e.sock, other);
+	drain_notify(&e);
+	r = ctl(&e, "reload", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "acgwctl: audit.dir cannot change on a reload "
+	    "(%s is open); restart acgwd to move the log\n", e.audit) > 0);
+	ck_assert_str_eq(r.err, want);
+	free(want);
+	tl_run_free(&r);
+
+	tl_write(e.cfg, "control:\n  socket: %s\naudit:\n  enabled: false\n",
+	    e.sock);
+	drain_notify(&e);
+	r = ctl(&e, "reload", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_str_eq(r.err, "acgwctl: audit.enabled cannot change on a "
+	    "reload; restart acgwd\n");
+	tl_run_free(&r);
+
+	/* Still the first log, still writing: both attempts are on record. */
+	drain_notify(&e);
+	r = ctl(&e, "status", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 0);
+	{
+		char *st = tl_table_value(r.out, "audit_state");
+		char *fails = tl_table_value(r.out, "reload_failures");
+
+		ck_assert_str_eq(st, "ok");
+		ck_assert_str_eq(fails, "2");
+		free(st);
+		free(fails);
+	}
+	tl_run_free(&r);
+	r = ctl(&e, "audit", "search", "--type", "operator.command", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_int_eq(count_nl(r.out), 2);
+	tl_run_free(&r);
+	ck_assert_int_eq(access(other, F_OK), -1);
+	free(other);
+	env_free(&e);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -846,5 +895,6 @@ main(void)
 	tc = tl_tcase(s, "daemon", 60);
 	tcase_add_test(tc, disk_full_fail_closed);
 	tcase_add_test(tc, daemon_records);
+	tcase_add_test(tc, reload_keeps_the_log);
 	return tl_run_suite(s);
 }

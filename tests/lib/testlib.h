@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acgw/json.h"
+
 /* A test case added to s; the caller adds its tests. */
 static inline TCase *
 tl_tcase(Suite *s, const char *name, int timeout_s)
@@ -465,6 +467,25 @@ tl_free_port(void)
 	port = ntohs(sin.sin_port);
 	close(fd);
 	return port;
+}
+
+/*
+ * A JSON value as text: a string bare, anything else written back as
+ * compact JSON (a malloc'd copy). For asserting on record members.
+ */
+static inline char *
+tl_json_text(const struct json_value *f)
+{
+	struct json_buf j;
+	char *s;
+
+	if (f->type == JSON_STRING)
+		return strdup(f->string);
+	json_init(&j, 0);
+	json_write_value(&j, f);
+	s = strdup(j.s);
+	json_free(&j);
+	return s;
 }
 
 static inline int

@@ -246,16 +246,7 @@ line_field(char *buf, int k, const char *key)
 	const struct json_value *f = json_get(v, key);
 
 	ck_assert_msg(f != NULL, "no %s in line %d", key, k);
-	if (f->type == JSON_STRING)
-		s = strdup(f->string);
-	else {
-		struct json_buf j;
-
-		json_init(&j, 0);
-		json_write_value(&j, f);
-		s = strdup(j.s);
-		json_free(&j);
-	}
+	s = tl_json_text(f);
 	json_value_free(v);
 	return s;
 }
