@@ -24,6 +24,7 @@
 #include "acgw/audit.h"
 #include "acgw/config.h"
 #include "acgw/json.h"
+#include "acgw/oadr.h"
 
 enum {
 	EXIT_OK = 0,
@@ -58,7 +59,8 @@ usage(FILE *f)
 	    "  help     commands available to you\n"
 	    "offline (no daemon):\n"
 	    "  audit init [--dir DIR] [--export FILE]\n"
-	    "  audit verify --key K0FILE FILE...\n",
+	    "  audit verify --key K0FILE FILE...\n"
+	    "  oadr check [--schema DIR] FILE...\n",
 	    CONFIG_DEFAULT_SOCKET);
 }
 
@@ -470,6 +472,89 @@ audit_verify_cmd(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Whole file into memory, refusing more than max bytes (+1 to tell). */
+static char *
+read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+
+	if (!f) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return NULL;
+	}
+	if (!(buf = malloc(max + 1))) {
+		snprintf(err, errlen, "out of memory");
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+/*
+ * oadr check [--schema DIR] FILE...: decode each payload with the limits
+ * acgwd uses by default; print what it is or exactly why it is refused.
+ */
+static int
+oadr_check_cmd(int argc, char **argv)
+{
+	struct oadr_schema *schema = NULL;
+	struct oadr_limits lim;
+	char err[OADR_ERR_MAX];
+	int i = 0, failed = 0;
+
+	oadr_limits_default(&lim);
+	if (argc >= 2 && strcmp(argv[0], "--schema") == 0) {
+		if (!(schema = oadr_schema_load(argv[1], err, sizeof(err)))) {
+			fprintf(stderr, "acgwctl: oadr check: %s\n", err);
+			return EXIT_USAGE;
+		}
+		i = 2;
+	}
+	if (i >= argc || argv[i][0] == '-') {
+		fprintf(stderr, "usage: acgwctl oadr check [--schema DIR] "
+		    "FILE...\n");
+		oadr_schema_free(schema);
+		return EXIT_USAGE;
+	}
+	for (; i < argc; i++) {
+		struct oadr_msg m;
+		char *buf, *desc;
+		size_t len;
+
+		/* Read one byte past the limit so the parser can name it. */
+		if (!(buf = read_file(argv[i], lim.max_payload, &len, err,
+		    sizeof(err)))) {
+			printf("%s: error: %s\n", argv[i], err);
+			failed = 1;
+			continue;
+		}
+		if (oadr_parse(buf, len, &lim, schema, &m, err,
+		    sizeof(err)) != 0) {
+			printf("%s: error: %s\n", argv[i], err);
+			failed = 1;
+		} else {
+			desc = oadr_msg_describe(&m);
+			printf("%s: %s\n", argv[i], desc ? desc : "?");
+			free(desc);
+			oadr_msg_free(&m);
+		}
+		free(buf);
+	}
+	oadr_schema_free(schema);
+	return failed ? EXIT_FAILED : EXIT_OK;
+}
+
 /* Audit records for people: one line each. */
 static void
 print_records(const struct json_value *records)
@@ -562,6 +647,9 @@ main(int argc, char **argv)
 			return audit_verify_cmd(argc - optind - 2,
 			    argv + optind + 2);
 	}
+	if (argc - optind >= 2 && strcmp(argv[optind], "oadr") == 0 &&
+	    strcmp(argv[optind + 1], "check") == 0)
+		return oadr_check_cmd(argc - optind - 2, argv + optind + 2);
 	follow = argc - optind >= 2 && strcmp(argv[optind], "audit") == 0 &&
 	    strcmp(argv[optind + 1], "tail") == 0 &&
 	    strcmp(argv[argc - 1], "--follow") == 0;

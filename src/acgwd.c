@@ -25,6 +25,7 @@
 #include "acgw/control.h"
 #include "acgw/log.h"
 #include "acgw/notify.h"
+#include "acgw/oadr.h"
 #include "acgw/r1.h"
 #include "acgw/r3.h"
 #include "acgw/tls.h"
@@ -35,6 +36,7 @@ struct acgwd {
 	struct event_base *base;
 	struct config *cfg;
 	struct tls *tls;
+	struct oadr_schema *schema;	/* oadr.schema compiled, or NULL */
 	const char *config_path;
 	struct control *ctl;
 	struct audit *audit;		/* NULL with audit.enabled: false */
@@ -302,12 +304,31 @@ acgwd_audit_reload(struct acgwd *d, const struct config *ncfg, char *err,
 	return rc;
 }
 
+/* oadr.schema, compiled; *out NULL when the key is unset. */
+static int
+acgwd_load_schema(const struct config *cfg, struct oadr_schema **out,
+    char *err, size_t errlen)
+{
+	char where[512], why[OADR_ERR_MAX];
+
+	*out = NULL;
+	if (cfg->oadr.schema == NULL)
+		return 0;
+	if ((*out = oadr_schema_load(cfg->oadr.schema, why, sizeof(why))) !=
+	    NULL)
+		return 0;
+	config_locate(cfg, "oadr.schema", -1, where, sizeof(where));
+	snprintf(err, errlen, "%s: %s", where, why);
+	return -1;
+}
+
 static int
 acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 {
 	struct config_errors errs;
 	struct config *ncfg, *old;
 	struct tls *ntls, *oldtls;
+	struct oadr_schema *nschema;
 	char sha[65];
 
 	log_notice("reloading %s", d->config_path);
@@ -329,9 +350,17 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 		config_free(ncfg);
 		goto fail;
 	}
+	if (acgwd_load_schema(ncfg, &nschema, err, errlen) != 0) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", err);
+		tls_free(ntls);
+		config_free(ncfg);
+		goto fail;
+	}
 	if (control_prepare(d->ctl, ncfg, err, errlen) != 0) {
 		log_warnx("reload failed, keeping the running configuration: "
 		    "%s", err);
+		oadr_schema_free(nschema);
 		tls_free(ntls);
 		config_free(ncfg);
 		goto fail;
@@ -342,6 +371,7 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 		    "%s", err);
 		r3_abort(d->r3);
 		control_abort(d->ctl);
+		oadr_schema_free(nschema);
 		tls_free(ntls);
 		config_free(ncfg);
 		goto fail;
@@ -353,7 +383,9 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	d->tls = ntls;
 	control_commit(d->ctl, ncfg);
 	r3_commit(d->r3, ncfg, ntls);
-	r1_commit(d->r1, ncfg, ntls);
+	r1_commit(d->r1, ncfg, ntls, nschema);
+	oadr_schema_free(d->schema);
+	d->schema = nschema;
 	tls_free(oldtls);
 	acgwd_expiry_arm(d);
 	acgwd_expiry_check(d);
@@ -740,6 +772,7 @@ acgwd_free(struct acgwd *d)
 	if (d->ev_watchdog) event_free(d->ev_watchdog);
 	if (d->ev_drain) event_free(d->ev_drain);
 	notify_close(d->notify);
+	oadr_schema_free(d->schema);
 	tls_free(d->tls);
 	config_free(d->cfg);
 	if (d->base)
@@ -814,8 +847,15 @@ main(int argc, char **argv)
 		}
 		memset(key, 0, sizeof(key));
 	}
+	if (acgwd_load_schema(d.cfg, &d.schema, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		tls_free(d.tls);
+		config_free(d.cfg);
+		return 1;
+	}
 	if (test) {
 		printf("configuration ok\n");
+		oadr_schema_free(d.schema);
 		tls_free(d.tls);
 		config_free(d.cfg);
 		return 0;
@@ -859,7 +899,7 @@ main(int argc, char **argv)
 	if ((d.r3 = r3_new(d.base, d.cfg, d.tls, d.audit, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if ((d.r1 = r1_new(d.base, d.cfg, d.tls, d.audit)) == NULL)
+	if ((d.r1 = r1_new(d.base, d.cfg, d.tls, d.schema, d.audit)) == NULL)
 		fatalx("r1: out of memory");
 	if (acgwd_register_commands(&d) != 0)
 		fatalx("out of memory");

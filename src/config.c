@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "acgw/config.h"
+#include "acgw/oadr.h"
 
 #define CONFIG_DEPTH_MAX 32
 #define CONFIG_NODES_MAX 20000
@@ -160,6 +161,24 @@ static const struct config_key config_table[] = {
 	PEERKEY("sources", CONFIG_CIDRLIST, sources, 1, 256, NULL, 1),
 	PEERKEY("max_sessions", CONFIG_UINT, max_sessions, 1, 100000, "4", 0),
 
+	SECTION("oadr"),
+	KEY("oadr.schema", CONFIG_PATH, oadr.schema, 0, 0, NULL),
+	KEY("oadr.max_payload", CONFIG_SIZE, oadr.max_payload, 4096,
+	    64ULL << 20, "1MiB"),
+	KEY("oadr.max_depth", CONFIG_UINT, oadr.max_depth, 16, 256, "32"),
+	KEY("oadr.max_elements", CONFIG_UINT, oadr.max_elements, 100,
+	    10000000, "100000"),
+	KEY("oadr.max_events", CONFIG_UINT, oadr.max_events, 1, 100000,
+	    "256"),
+	KEY("oadr.max_signals", CONFIG_UINT, oadr.max_signals, 1, 10000,
+	    "64"),
+	KEY("oadr.max_intervals", CONFIG_UINT, oadr.max_intervals, 1,
+	    1000000, "4096"),
+	KEY("oadr.max_reports", CONFIG_UINT, oadr.max_reports, 1, 100000,
+	    "1024"),
+	KEY("oadr.max_duration", CONFIG_DURATION, oadr.max_duration_ms,
+	    HOUR(1), DAY(3660), "366d"),
+
 	LATER("policy", "not supported yet (arrives with policy and "
 	    "attestation)"),
 	SECTION("audit"),
@@ -191,6 +210,19 @@ static const struct config_key config_table[] = {
 };
 
 #define CONFIG_NKEYS (sizeof(config_table) / sizeof(config_table[0]))
+
+void
+config_oadr_limits(const struct config *c, struct oadr_limits *l)
+{
+	l->max_payload = (size_t)c->oadr.max_payload;
+	l->max_depth = (size_t)c->oadr.max_depth;
+	l->max_elements = (size_t)c->oadr.max_elements;
+	l->max_events = (size_t)c->oadr.max_events;
+	l->max_signals = (size_t)c->oadr.max_signals;
+	l->max_intervals = (size_t)c->oadr.max_intervals;
+	l->max_reports = (size_t)c->oadr.max_reports;
+	l->max_duration = (int64_t)c->oadr.max_duration_ms * 1000;
+}
 
 const struct config_key *
 config_keys(size_t *n)
@@ -1362,6 +1394,7 @@ config_free(struct config *cfg)
 	free(cfg->r1.source_address.text);
 	free(cfg->r1.interface);
 	free(cfg->audit.dir);
+	free(cfg->oadr.schema);
 	for (size_t i = 0; i < cfg->peers.n; i++)
 		config_free_peer(&cfg->peers.v[i]);
 	free(cfg->peers.v);

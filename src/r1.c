@@ -37,6 +37,7 @@
 #include <openssl/x509v3.h>
 
 #include "acgw/log.h"
+#include "acgw/oadr.h"
 #include "acgw/r1.h"
 #include "acgw/units.h"
 
@@ -53,6 +54,7 @@ struct r1 {
 	struct audit *audit;
 	const struct config *cfg;
 	const struct tls *tls;
+	const struct oadr_schema *schema;	/* NULL: no XSD check */
 	enum r1_state state;
 	struct evhttp_connection *evcon;
 	struct bufferevent *bev;
@@ -65,23 +67,14 @@ struct r1 {
 	uint64_t connect_ms;	/* the connect timeout armed now */
 	time_t last_ok, next_at;
 	char fail_reason[256];	/* set by the verify callback */
-	char last_error[300];
+	char last_error[600];
 	char server[200];	/* "CN=tso, TLSv1.3, TLS_AES_128_GCM_SHA256" */
 };
 
 static int r1_ssl_idx = -1;
 
-static const char r1_query_registration[] =
-	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	"<oadr:oadrPayload xmlns:oadr=\"http://openadr.org/oadr-2.0b/2012/07\" "
-	"xmlns:pyld=\"http://docs.oasis-open.org/ns/energyinterop/201110/"
-	"payloads\" xmlns:ei=\"http://docs.oasis-open.org/ns/energyinterop/"
-	"201110\"><oadr:oadrSignedObject><oadr:oadrQueryRegistration "
-	"ei:schemaVersion=\"2.0b\"><pyld:requestID>%s</pyld:requestID>"
-	"</oadr:oadrQueryRegistration></oadr:oadrSignedObject>"
-	"</oadr:oadrPayload>\n";
-
 static void r1_schedule(struct r1 *r1, uint64_t ms);
+static void r1_check_answer(struct r1 *r1, struct evhttp_request *req);
 
 /* The link went up or down: one audit record. */
 static void
@@ -333,13 +326,15 @@ r1_response_cb(struct evhttp_request *req, void *arg)
 		    (unsigned long long)r1->failures);
 		r1_audit(r1, "up", r1->server);
 	}
-	if (code != 200)
-		log_warnx("r1: %s answered HTTP %d", r1->cfg->r1.url.text, code);
 	r1->state = R1_UP;
 	r1->answered++;
 	r1->failures = 0;
 	r1->delay_ms = 0;
 	r1->last_error[0] = '\0';
+	if (code != 200)
+		log_warnx("r1: %s answered HTTP %d", r1->cfg->r1.url.text, code);
+	else
+		r1_check_answer(r1, req);
 	r1->last_ok = time(NULL);
 	r1_schedule(r1, r1->cfg->r1.poll_interval_ms);
 }
@@ -414,6 +409,60 @@ r1_connect(struct r1 *r1)
 	return 0;
 }
 
+/* oadrQueryRegistration, which any 2.0b VTN answers without state. */
+static int
+r1_query_body(struct r1 *r1, const char *id, struct evbuffer *out)
+{
+	struct oadr_msg m;
+	char err[OADR_ERR_MAX], *doc;
+	size_t len;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_QUERY_REGISTRATION;
+	m.u.query_registration.request_id = (char *)id;
+	if (!(doc = oadr_build(&m, r1->schema, &len, err, sizeof(err)))) {
+		log_warnx("r1: %s", err);
+		return -1;
+	}
+	rc = evbuffer_add(out, doc, len);
+	free(doc);
+	return rc;
+}
+
+/* What the VTN answered: decoded, or refused with the reason logged. */
+static void
+r1_check_answer(struct r1 *r1, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	struct oadr_limits lim;
+	struct oadr_msg m;
+	char err[OADR_ERR_MAX], *desc;
+	const char *body;
+
+	config_oadr_limits(r1->cfg, &lim);
+	if (len > lim.max_payload) {
+		snprintf(r1->last_error, sizeof(r1->last_error), "answer "
+		    "refused: %zu bytes, more than oadr.max_payload", len);
+		log_warnx("r1: %s", r1->last_error);
+		return;
+	}
+	if (!(body = (const char *)evbuffer_pullup(in, -1)) && len > 0)
+		return;
+	if (oadr_parse(body ? body : "", len, &lim, r1->schema, &m, err,
+	    sizeof(err)) != 0) {
+		snprintf(r1->last_error, sizeof(r1->last_error),
+		    "answer refused: %.280s", err);
+		log_warnx("r1: %s", r1->last_error);
+		return;
+	}
+	desc = oadr_msg_describe(&m);
+	log_debug("r1: answer: %s", desc ? desc : "?");
+	free(desc);
+	oadr_msg_free(&m);
+}
+
 static void
 r1_attempt(evutil_socket_t fd, short what, void *arg)
 {
@@ -440,8 +489,12 @@ r1_attempt(evutil_socket_t fd, short what, void *arg)
 		memset(rnd, 0, sizeof(rnd));
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-	    r1_query_registration, id);
+	if (r1_query_body(r1, id, evhttp_request_get_output_buffer(req)) !=
+	    0) {
+		evhttp_request_free(req);
+		r1_failed(r1, "cannot build oadrQueryRegistration");
+		return;
+	}
 	snprintf(host, sizeof(host), strchr(r1->cfg->r1.url.host, ':') ?
 	    "[%s]:%u" : "%s:%u", r1->cfg->r1.url.host, r1->cfg->r1.url.port);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
@@ -480,7 +533,8 @@ r1_schedule(struct r1 *r1, uint64_t ms)
 
 struct r1 *
 r1_new(struct event_base *base, const struct config *cfg,
-    const struct tls *tls, struct audit *audit)
+    const struct tls *tls, const struct oadr_schema *schema,
+    struct audit *audit)
 {
 	struct r1 *r1 = calloc(1, sizeof(*r1));
 
@@ -491,8 +545,10 @@ r1_new(struct event_base *base, const struct config *cfg,
 		    NULL);
 	r1->base = base;
 	r1->audit = audit;
+	r1->schema = schema;
 	r1->cfg = cfg;
 	r1->tls = tls;
+	r1->schema = schema;
 	r1->timer = evtimer_new(base, r1_attempt, r1);
 	r1->connect_timer = evtimer_new(base, r1_connect_timeout_cb, r1);
 	if (r1->timer == NULL || r1->connect_timer == NULL) {
@@ -521,12 +577,14 @@ r1_same_link(const struct config *a, const struct config *b)
 }
 
 void
-r1_commit(struct r1 *r1, const struct config *cfg, const struct tls *tls)
+r1_commit(struct r1 *r1, const struct config *cfg, const struct tls *tls,
+    const struct oadr_schema *schema)
 {
 	int same = r1_same_link(r1->cfg, cfg);
 
 	r1->cfg = cfg;
 	r1->tls = tls;
+	r1->schema = schema;
 	if (r1->state == R1_STOPPED)
 		return;
 	if (cfg->r1.url.text == NULL) {

@@ -629,15 +629,17 @@ units_format_datetime(int64_t usec, char *buf, size_t len)
 		    (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
 }
 
-int
-units_parse_iso_duration(const char *s, int64_t *usec, char *err,
+/*
+ * nominal: a year counts 365 days and a month 30, as a payload that
+ * writes "P5M" can only be taken at some fixed length.
+ */
+static int
+iso_duration(const char *s, int nominal, int64_t *usec, char *err,
     size_t errlen)
 {
 	const char *p = s;
-	int neg = 0, in_time = 0, any = 0;
+	int neg = 0, in_time = 0, any = 0, rank, last = -1;
 	int64_t total = 0;
-	const char *order = "WDHMS";	/* units seen must keep this order */
-	const char *last = NULL;
 
 	if (*p == '-') {
 		neg = 1;
@@ -651,7 +653,6 @@ units_parse_iso_duration(const char *s, int64_t *usec, char *err,
 		uint64_t n = 0, frac = 0;
 		int fd = 0, rc;
 		int64_t mult;
-		const char *u;
 
 		if (*p == 'T') {
 			if (in_time || p[1] == '\0')
@@ -680,33 +681,41 @@ units_parse_iso_duration(const char *s, int64_t *usec, char *err,
 			while (fd++ < 6)
 				frac *= 10;
 		}
+		/* rank: the order units must keep (Y M W D T H M S) */
 		switch (*p) {
 		case 'Y':
-			return units_errf(err, errlen, "\"%s\": years have no "
-			    "fixed length; write days", s);
+			if (!nominal)
+				return units_errf(err, errlen, "\"%s\": years have "
+				    "no fixed length; write days", s);
+			mult = 365 * 86400, rank = 0;
+			break;
 		case 'M':
-			if (!in_time)
+			if (in_time) {
+				mult = 60, rank = 5;
+				break;
+			}
+			if (!nominal)
 				return units_errf(err, errlen, "\"%s\": months "
 				    "have no fixed length; write days", s);
-			mult = 60;
+			mult = 30 * 86400, rank = 1;
 			break;
-		case 'W': mult = 7 * 86400; break;
-		case 'D': mult = 86400; break;
-		case 'H': mult = 3600; break;
-		case 'S': mult = 1; break;
+		case 'W': mult = 7 * 86400, rank = 2; break;
+		case 'D': mult = 86400, rank = 3; break;
+		case 'H': mult = 3600, rank = 4; break;
+		case 'S': mult = 1, rank = 6; break;
 		default:
 			return units_errf(err, errlen, "\"%s\" is not an ISO 8601 "
 			    "duration (e.g. PT15M, P1DT2H)", s);
 		}
-		if ((strchr("WD", *p) != NULL) == in_time)
+		if ((rank <= 3) == in_time)
 			return units_errf(err, errlen, "\"%s\": %s belong %s T",
-			    s, in_time ? "weeks and days" : "hours, minutes "
-			    "and seconds", in_time ? "before" : "after");
-		u = strchr(order, *p);
-		if (last != NULL && u <= last)
+			    s, !in_time ? "hours, minutes and seconds" :
+			    nominal ? "years, months, weeks and days" :
+			    "weeks and days", in_time ? "before" : "after");
+		if (rank <= last)
 			return units_errf(err, errlen, "\"%s\": units out of "
 			    "order or repeated", s);
-		last = u;
+		last = rank;
 		if (n > (uint64_t)INT64_MAX / 1000000 / (uint64_t)mult ||
 		    total > INT64_MAX - (int64_t)n * mult * 1000000 -
 		    (int64_t)frac)
@@ -721,6 +730,20 @@ units_parse_iso_duration(const char *s, int64_t *usec, char *err,
 		    "PT0S)", s);
 	*usec = neg ? -total : total;
 	return 0;
+}
+
+int
+units_parse_iso_duration(const char *s, int64_t *usec, char *err,
+    size_t errlen)
+{
+	return iso_duration(s, 0, usec, err, errlen);
+}
+
+int
+units_parse_iso_duration_nominal(const char *s, int64_t *usec, char *err,
+    size_t errlen)
+{
+	return iso_duration(s, 1, usec, err, errlen);
 }
 
 void

@@ -170,6 +170,18 @@ struct config {
 	struct config_peerlist peers;
 
 	struct {
+		char *schema;		/* NULL: the checks in code only */
+		uint64_t max_payload;
+		uint64_t max_depth;
+		uint64_t max_elements;
+		uint64_t max_events;
+		uint64_t max_signals;
+		uint64_t max_intervals;
+		uint64_t max_reports;
+		uint64_t max_duration_ms;
+	} oadr;
+
+	struct {
 		int enabled;
 		char *dir;
 		int sync;			/* 0 always, 1 batch */
@@ -221,6 +233,10 @@ struct config_key {
 	size_t elem_size;	/* LIST: size of one element */
 	int required;		/* must be written (inside LIST elements) */
 };
+
+struct oadr_limits;
+/* The payload limits of the oadr section, in the codec's terms. */
+void config_oadr_limits(const struct config *c, struct oadr_limits *l);
 
 /*
  * Load and validate path. On success returns a new config; on failure

@@ -90,6 +90,12 @@ void units_format_datetime(int64_t usec, char *buf, size_t len);
  */
 int units_parse_iso_duration(const char *s, int64_t *usec, char *err,
     size_t errlen);
+/*
+ * The same, but a year counts 365 days and a month 30: for payloads, where
+ * the schema allows "P5M" and refusing it would refuse a valid message.
+ */
+int units_parse_iso_duration_nominal(const char *s, int64_t *usec,
+    char *err, size_t errlen);
 /* The shortest exact form: 5400000000 -> "PT1H30M", 0 -> "PT0S". */
 void units_format_iso_duration(int64_t usec, char *buf, size_t len);
 

@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -541,6 +542,86 @@ START_TEST(check_mode)
 }
 END_TEST
 
+/*
+ * oadr.schema is compiled by acgwd -t, at start and on every reload; one
+ * that does not compile is named with its place in the file, and a reload
+ * to it is refused with the running configuration kept.
+ */
+START_TEST(schema_compiled)
+{
+	struct daemon d;
+	struct json_value *v;
+	struct tl_run r;
+	char *argv[] = { (char *)tl_env("ACGWD"), "-t", "-c", NULL, NULL };
+	char *good, *bad, *extra, *want, *reply;
+
+	daemon_setup(&d);
+	argv[3] = d.cfg;
+	good = tl_path(d.dir, "xsd-good");
+	bad = tl_path(d.dir, "xsd-bad");
+	ck_assert_int_eq(mkdir(good, 0700), 0);
+	ck_assert_int_eq(mkdir(bad, 0700), 0);
+	extra = tl_path(good, "oadr_20b.xsd");
+	tl_write(extra, "<xs:schema xmlns:xs=\"http://www.w3.org/2001/"
+	    "XMLSchema\"><xs:element name=\"x\"/></xs:schema>\n");
+	free(extra);
+	extra = tl_path(bad, "oadr_20b.xsd");
+	tl_write(extra, "<xs:schema>not a schema\n");
+	free(extra);
+
+	ck_assert(asprintf(&extra, "oadr:\n  schema: %s/nowhere\n", d.dir) > 0);
+	write_config(&d, d.sock, extra);
+	free(extra);
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "%s:9:11: oadr.schema: %s/nowhere: No such "
+	    "file or directory\n", d.cfg, d.dir) > 0);
+	ck_assert_str_eq(r.err, want);
+	free(want);
+	tl_run_free(&r);
+
+	ck_assert(asprintf(&extra, "oadr:\n  schema: %s\n", bad) > 0);
+	write_config(&d, d.sock, extra);
+	free(extra);
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "%s:9:11: oadr.schema: %s/oadr_20b.xsd: the "
+	    "schema does not compile: ", d.cfg, bad) > 0);
+	ck_assert_msg(strncmp(r.err, want, strlen(want)) == 0, "%s", r.err);
+	free(want);
+	tl_run_free(&r);
+
+	ck_assert(asprintf(&extra, "oadr:\n  schema: %s\n", good) > 0);
+	write_config(&d, d.sock, extra);
+	free(extra);
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_str_eq(r.out, "configuration ok\n");
+	tl_run_free(&r);
+
+	/* Running with the good one, a reload to the bad one is refused. */
+	daemon_start(&d);
+	ck_assert(asprintf(&extra, "oadr:\n  schema: %s\n", bad) > 0);
+	write_config(&d, d.sock, extra);
+	free(extra);
+	r = ctl(&d, "reload", NULL, NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "acgwctl: %s:9:11: oadr.schema: %s/oadr_20b.xsd: "
+	    "the schema does not compile: ", d.cfg, bad) > 0);
+	ck_assert_msg(strncmp(r.err, want, strlen(want)) == 0, "%s", r.err);
+	free(want);
+	tl_run_free(&r);
+	v = parse(reply = tl_request(d.sock, "status"));
+	ck_assert_int_eq(json_get(v, "reloads")->integer, 0);
+	ck_assert_int_eq(json_get(v, "reload_failures")->integer, 1);
+	json_value_free(v);
+	free(reply);
+	free(good);
+	free(bad);
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(detached_start)
 {
 	struct daemon d;
@@ -621,6 +702,7 @@ main(void)
 	tcase_add_test(tc, stale_and_live_sockets);
 	tcase_add_test(tc, not_a_socket);
 	tcase_add_test(tc, check_mode);
+	tcase_add_test(tc, schema_compiled);
 	tcase_add_test(tc, detached_start);
 	tcase_add_test(tc, watchdog_keepalive);
 	return tl_run_suite(s);

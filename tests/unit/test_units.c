@@ -364,6 +364,37 @@ START_TEST(iso_duration)
 }
 END_TEST
 
+/* Payload durations: a month counts 30 days, a year 365; order kept. */
+START_TEST(iso_duration_nominal)
+{
+	int64_t v = 7;
+
+	ck_assert_int_eq(units_parse_iso_duration_nominal("P5M", &v, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(v, 5LL * 30 * 86400 * 1000000);
+	ck_assert_int_eq(units_parse_iso_duration_nominal("P1Y2M3DT4H5M", &v,
+	    err, sizeof(err)), 0);
+	ck_assert_int_eq(v, ((365LL + 60 + 3) * 86400 + 4 * 3600 + 5 * 60) *
+	    1000000);
+	ck_assert_int_eq(units_parse_iso_duration_nominal("PT5M", &v, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(v, 300LL * 1000000);
+	v = 7;
+	ck_assert_int_eq(units_parse_iso_duration_nominal("P1M1Y", &v, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"P1M1Y\": units out of order or repeated");
+	ck_assert_int_eq(units_parse_iso_duration_nominal("PT1Y", &v, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"PT1Y\": years, months, weeks and days "
+	    "belong before T");
+	ck_assert_int_eq(units_parse_iso_duration_nominal("PT1D", &v, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"PT1D\": years, months, weeks and days "
+	    "belong before T");
+	ck_assert_int_eq(v, 7);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -380,5 +411,6 @@ main(void)
 	tcase_add_test(tc, group_parse);
 	tcase_add_test(tc, datetime);
 	tcase_add_test(tc, iso_duration);
+	tcase_add_test(tc, iso_duration_nominal);
 	return tl_run_suite(s);
 }
