@@ -46,16 +46,6 @@
 #define HOUR(n) (MIN(n) * 60)
 #define DAY(n) (HOUR(n) * 24)
 
-/* TLS 1.2: the two suites OpenADR 2.0 mandates, after ECDHE AEAD suites. */
-#define CONFIG_DEFAULT_CIPHERS \
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
-	"ECDHE-ECDSA-AES128-SHA256:AES128-SHA256"
-#define CONFIG_DEFAULT_SUITES \
-	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
-	"TLS_CHACHA20_POLY1305_SHA256"
-
 /*
  * The settings table. Sections later releases fill are listed so that a
  * config using them is refused with a reason instead of being ignored.
@@ -635,8 +625,8 @@ grouplist_free(struct config_grouplist *gl)
 	gl->n = 0;
 }
 
-static void
-url_free(struct config_url *u)
+void
+config_url_free(struct config_url *u)
 {
 	free(u->text);
 	free(u->host);
@@ -675,7 +665,7 @@ config_parse_name(const char *s, char *err, size_t errlen)
 }
 
 /* "https://host[:port][/prefix]" with a name, IPv4 or [IPv6] host. */
-static int
+int
 config_parse_url(const char *s, struct config_url *u, char *err,
     size_t errlen)
 {
@@ -731,7 +721,7 @@ config_parse_url(const char *s, struct config_url *u, char *err,
 	nu.path = strdup(p);
 	nu.text = strdup(s);
 	if (nu.path == NULL || nu.text == NULL) {
-		url_free(&nu);
+		config_url_free(&nu);
 		return units_errf(err, errlen, "out of memory");
 	}
 	/* "/prefix/" and "/prefix" mean the same base. */
@@ -739,7 +729,7 @@ config_parse_url(const char *s, struct config_url *u, char *err,
 	while (pl > 0 && nu.path[pl - 1] == '/')
 		nu.path[--pl] = '\0';
 	nu.port = (uint16_t)port;
-	url_free(u);
+	config_url_free(u);
 	*u = nu;
 	return 0;
 badport:
@@ -1385,7 +1375,7 @@ config_free(struct config *cfg)
 	free(cfg->r3.listen.text);
 	free(cfg->r3.cert);
 	free(cfg->r3.key);
-	url_free(&cfg->r1.url);
+	config_url_free(&cfg->r1.url);
 	free(cfg->r1.server_name);
 	free(cfg->r1.ca);
 	free(cfg->r1.crl);

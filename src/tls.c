@@ -729,6 +729,105 @@ tls_build_client(struct tls *t, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A context from files alone, for the rehearsal tools (acgw-mockdispatch,
+ * acgw-mockra): same defaults and key hygiene as acgwd's, no config.
+ */
+SSL_CTX *
+tls_ctx_simple(const struct tls_simple *o, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	STACK_OF(X509) *certs = NULL;
+	EVP_PKEY *pk = NULL;
+	BIO *bio = NULL;
+	int ok;
+
+	ERR_clear_error();
+	ctx = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, o->min_version ?
+	    o->min_version : TLS1_2_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, o->max_version ?
+	    o->max_version : TLS1_3_VERSION) ||
+	    !SSL_CTX_set_cipher_list(ctx, o->ciphers ? o->ciphers :
+	    CONFIG_DEFAULT_CIPHERS) ||
+	    !SSL_CTX_set_ciphersuites(ctx, o->ciphersuites ? o->ciphersuites :
+	    CONFIG_DEFAULT_SUITES)) {
+		tls_ssl_error(err, errlen, "tls", "(versions/ciphers)",
+		    "OpenSSL refused the TLS settings");
+		goto fail;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	    SSL_MODE_RELEASE_BUFFERS);
+	if ((certs = tls_load_certs("certificate", o->cert, err, errlen)) ==
+	    NULL)
+		goto fail;
+	if (!SSL_CTX_use_certificate(ctx, sk_X509_value(certs, 0))) {
+		tls_ssl_error(err, errlen, "certificate", o->cert, "unusable");
+		goto fail;
+	}
+	for (int i = 1; i < sk_X509_num(certs); i++)
+		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(certs, i))) {
+			tls_ssl_error(err, errlen, "certificate", o->cert,
+			    "unusable chain certificate");
+			goto fail;
+		}
+	sk_X509_pop_free(certs, X509_free);
+	certs = NULL;
+	if (tls_check_key_file("key", o->key, err, errlen) != 0)
+		goto fail;
+	if ((bio = BIO_new_file(o->key, "r")) == NULL ||
+	    (pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+		tls_ssl_error(err, errlen, "key", o->key, "no PEM private key "
+		    "(or it is encrypted)");
+		goto fail;
+	}
+	ok = SSL_CTX_use_PrivateKey(ctx, pk) && SSL_CTX_check_private_key(ctx);
+	if (!ok) {
+		tls_ssl_error(err, errlen, "key", o->key, "does not match the "
+		    "certificate");
+		goto fail;
+	}
+	if ((certs = tls_load_certs("CA", o->ca, err, errlen)) == NULL)
+		goto fail;
+	for (int i = 0; i < sk_X509_num(certs); i++)
+		if (!X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx),
+		    sk_X509_value(certs, i)))
+			ERR_clear_error();
+	if (o->server) {
+		STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+
+		for (int i = 0; names && i < sk_X509_num(certs); i++)
+			sk_X509_NAME_push(names, X509_NAME_dup(
+			    X509_get_subject_name(sk_X509_value(certs, i))));
+		if (names)
+			SSL_CTX_set_client_CA_list(ctx, names);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_num_tickets(ctx, 0);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
+	SSL_CTX_set_verify_depth(ctx, 8);
+	sk_X509_pop_free(certs, X509_free);
+	EVP_PKEY_free(pk);
+	BIO_free(bio);
+	return ctx;
+fail:
+	sk_X509_pop_free(certs, X509_free);
+	EVP_PKEY_free(pk);
+	BIO_free(bio);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
 struct tls *
 tls_new(const struct config *cfg, char *err, size_t errlen)
 {

@@ -22,6 +22,16 @@
 #define CONFIG_FILE_MAX (1024 * 1024)	/* a config larger than this is refused */
 #define CONFIG_DEFAULT_SOCKET "/run/acgw/control.sock"
 
+/* TLS 1.2: the two suites OpenADR 2.0 mandates, after ECDHE AEAD suites. */
+#define CONFIG_DEFAULT_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+	"ECDHE-ECDSA-AES128-SHA256:AES128-SHA256"
+#define CONFIG_DEFAULT_SUITES \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+	"TLS_CHACHA20_POLY1305_SHA256"
+
 struct config_errors {
 	size_t count;		/* errors found, may exceed CONFIG_ERRS_MAX */
 	char msg[CONFIG_ERRS_MAX][CONFIG_ERR_MAX];
@@ -233,6 +243,14 @@ struct config_key {
 	size_t elem_size;	/* LIST: size of one element */
 	int required;		/* must be written (inside LIST elements) */
 };
+
+/*
+ * "https://host[:port][/prefix]" (a name, IPv4 or [IPv6] host) into *u,
+ * which holds its own copies; config_url_free releases them.
+ */
+int config_parse_url(const char *s, struct config_url *u, char *err,
+    size_t errlen);
+void config_url_free(struct config_url *u);
 
 struct oadr_limits;
 /* The payload limits of the oadr section, in the codec's terms. */

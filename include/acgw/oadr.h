@@ -580,6 +580,9 @@ const char *oadr_msg_service(int type);
 /* Text of an enum value as written on the wire ("far", "level", ...). */
 const char *oadr_status_name(int status);
 const char *oadr_signal_type_name(int type);
+/* NULL-terminated, indexed by enum oadr_signal_type / oadr_event_status. */
+extern const char *const oadr_signal_type_names[];
+extern const char *const oadr_event_status_names[];
 
 /*
  * A compiled 2.0b schema: DIR/oadr_20b.xsd and its imports, read from DIR

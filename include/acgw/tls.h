@@ -59,6 +59,26 @@ struct tls_watch {
 
 struct tls;
 
+/* The two TLS 1.2 suites OpenADR 2.0 mandates. */
+#define TLS_OPENADR_CIPHERS "ECDHE-ECDSA-AES128-SHA256:AES128-SHA256"
+
+/*
+ * A context from files alone, for the rehearsal tools: cert (PEM, with
+ * its chain), key (owner and mode checked as acgwd checks its own), ca
+ * (the peers' CA certificates). A server requires a client certificate.
+ * Zero versions and NULL suites mean acgw's defaults (TLS 1.2 and 1.3).
+ * The caller checks names and pins itself.
+ */
+struct tls_simple {
+	int server;
+	const char *cert, *key, *ca;
+	int min_version, max_version;	/* TLS1_2_VERSION, TLS1_3_VERSION */
+	const char *ciphers;		/* TLS 1.2 list */
+	const char *ciphersuites;	/* TLS 1.3 */
+};
+SSL_CTX *tls_ctx_simple(const struct tls_simple *o, char *err,
+    size_t errlen);
+
 /*
  * Loads every certificate, key, CA and CRL the configuration names,
  * checks key-file ownership and permissions, and builds the contexts.
