@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -61,6 +62,7 @@ struct ven {
 	char ven_id[64];
 	char reg_id[64];
 	char name[128];
+	size_t serial;			/* 0, or n-th VEN on a shared certificate */
 	int registered;
 	int64_t registered_ms;
 	char tls_version[32];
@@ -171,22 +173,46 @@ mlog(struct md *md, const char *fmt, ...)
 
 /* ---- VENs ----------------------------------------------------------------- */
 
+/*
+ * VENs are known by their certificate's fingerprint. Several VENs may
+ * share one certificate (a load test): then the venID in the payload, or
+ * at registration the venName, tells them apart.
+ */
 static struct ven *
-ven_find(struct md *md, const char *fp)
+ven_find(struct md *md, const char *fp, const char *ven_id,
+    const char *ven_name)
 {
-	for (size_t i = 0; i < md->nvens; i++)
-		if (!strcmp(md->vens[i]->fp, fp))
-			return md->vens[i];
-	return NULL;
+	struct ven *first = NULL;
+
+	for (size_t i = 0; i < md->nvens; i++) {
+		struct ven *v = md->vens[i];
+
+		if (strcmp(v->fp, fp) != 0)
+			continue;
+		if (ven_id && !strcmp(v->ven_id, ven_id))
+			return v;
+		if (ven_name && !strcmp(v->name, ven_name))
+			return v;
+		if (!first)
+			first = v;
+	}
+	/* A venName not seen yet under this certificate: a new VEN. */
+	if (ven_name && first && first->name[0])
+		return NULL;
+	return first;
 }
 
 static struct ven *
-ven_get(struct md *md, const struct tls_identity *id)
+ven_get(struct md *md, const struct tls_identity *id, const char *ven_id,
+    const char *ven_name)
 {
-	struct ven *v = ven_find(md, id->openadr_fp), **nv;
+	struct ven *v = ven_find(md, id->openadr_fp, ven_id, ven_name), **nv;
+	size_t same = 0;
 
 	if (v)
 		return v;
+	for (size_t i = 0; i < md->nvens; i++)
+		same += !strcmp(md->vens[i]->fp, id->openadr_fp);
 	if (!(v = calloc(1, sizeof(*v))) ||
 	    !(nv = realloc(md->vens, (md->nvens + 1) * sizeof(*nv)))) {
 		free(v);
@@ -195,8 +221,51 @@ ven_get(struct md *md, const struct tls_identity *id)
 	md->vens = nv;
 	md->vens[md->nvens++] = v;
 	snprintf(v->fp, sizeof(v->fp), "%s", id->openadr_fp);
-	snprintf(v->cn, sizeof(v->cn), "%s", id->subject_cn);
+	if (same)
+		snprintf(v->cn, sizeof(v->cn), "%.100s#%zu", id->subject_cn,
+		    same + 1);
+	else
+		snprintf(v->cn, sizeof(v->cn), "%s", id->subject_cn);
+	v->serial = same;
 	return v;
+}
+
+/* The venID a payload names, if any. */
+static const char *
+msg_ven_id(const struct oadr_msg *m)
+{
+	switch (m->type) {
+	case OADR_CREATE_PARTY_REGISTRATION:
+		return m->u.create_party_registration.ven_id;
+	case OADR_CANCEL_PARTY_REGISTRATION:
+		return m->u.cancel_party_registration.ven_id;
+	case OADR_CANCELED_PARTY_REGISTRATION:
+		return m->u.canceled_party_registration.ven_id;
+	case OADR_POLL:
+		return m->u.poll.ven_id;
+	case OADR_REQUEST_EVENT:
+		return m->u.request_event.ven_id;
+	case OADR_CREATED_EVENT:
+		return m->u.created_event.ven_id;
+	case OADR_REGISTER_REPORT:
+		return m->u.register_report.ven_id;
+	case OADR_UPDATE_REPORT:
+		return m->u.update_report.ven_id;
+	case OADR_CREATED_REPORT:
+		return m->u.created_report.ven_id;
+	case OADR_CANCELED_REPORT:
+		return m->u.canceled_report.ven_id;
+	case OADR_REGISTERED_REPORT:
+		return m->u.registered_report.ven_id;
+	case OADR_CREATE_OPT:
+		return m->u.create_opt.ven_id;
+	case OADR_CANCEL_OPT:
+		return m->u.cancel_opt.ven_id;
+	case OADR_RESPONSE:
+		return m->u.response.ven_id;
+	default:
+		return NULL;
+	}
 }
 
 static void
@@ -598,7 +667,8 @@ handle(struct md *md, struct http_exchange *x, struct ven *v,
 		const struct oadr_create_party_registration *c =
 		    &in->u.create_party_registration;
 
-		if (c->ven_id && strcmp(c->ven_id, v->fp) != 0) {
+		if (c->ven_id && strcmp(c->ven_id, v->ven_id[0] ? v->ven_id :
+		    v->fp) != 0) {
 			created_party(md, NULL, c->request_id, &out);
 			out.u.created_party_registration.response.code = 452;
 			free(out.u.created_party_registration.response.description);
@@ -607,7 +677,12 @@ handle(struct md *md, struct http_exchange *x, struct ven *v,
 			break;
 		}
 		if (!v->registered) {
-			snprintf(v->ven_id, sizeof(v->ven_id), "%s", v->fp);
+			if (v->serial)
+				snprintf(v->ven_id, sizeof(v->ven_id), "%s-%zu",
+				    v->fp, v->serial + 1);
+			else
+				snprintf(v->ven_id, sizeof(v->ven_id), "%s",
+				    v->fp);
 			snprintf(v->reg_id, sizeof(v->reg_id), "REG-%u",
 			    ++md->regs);
 			v->registered = 1;
@@ -716,7 +791,20 @@ on_request(void *arg, struct http_exchange *x)
 		http_reply_error(x, 404, "not an OpenADR 2.0b endpoint");
 		return;
 	}
-	if (!(v = ven_get(md, http_peer(x)))) {
+	body = http_body(x, &len);
+	md->received++;
+	if (oadr_parse(body, len, &md->lim, md->schema, &in, err,
+	    sizeof(err)) != 0) {
+		md->refused++;
+		mlog(md, "<- %s (%s) %s: refused: %s", http_peer(x)->subject_cn,
+		    http_peer_addr(x), service, err);
+		http_reply_error(x, 400, err);
+		return;
+	}
+	if (!(v = ven_get(md, http_peer(x), msg_ven_id(&in),
+	    in.type == OADR_CREATE_PARTY_REGISTRATION ?
+	    in.u.create_party_registration.ven_name : NULL))) {
+		oadr_msg_free(&in);
 		http_reply_error(x, 500, "out of memory");
 		return;
 	}
@@ -724,15 +812,6 @@ on_request(void *arg, struct http_exchange *x)
 	    http_tls_version(x));
 	snprintf(v->tls_cipher, sizeof(v->tls_cipher), "%s",
 	    http_tls_cipher(x));
-	body = http_body(x, &len);
-	md->received++;
-	if (oadr_parse(body, len, &md->lim, md->schema, &in, err,
-	    sizeof(err)) != 0) {
-		md->refused++;
-		mlog(md, "<- %s %s: refused: %s", ven_label(v), service, err);
-		http_reply_error(x, 400, err);
-		return;
-	}
 	desc = oadr_msg_describe(&in);
 	mlog(md, "<- %s %s %s", ven_label(v), service, desc ? desc : "?");
 	if (md->verbose)
@@ -990,6 +1069,25 @@ check_response(struct md *md, const struct step *st, struct buf *seen)
 	return ok >= need;
 }
 
+/* Every rID the step names among the VEN's values for its request. */
+static int
+has_rids(const struct ven *v, const struct step *st, struct buf *seen)
+{
+	for (size_t r = 0; r < st->nrids; r++) {
+		int found = 0;
+
+		for (size_t k = 0; k < v->nvalues && !found; k++)
+			found = !strcmp(v->values[k].request_id,
+			    st->request_id) && !strcmp(v->values[k].rid,
+			    st->rids[r]);
+		if (!found) {
+			bprintf(seen, ", no rID %s", st->rids[r]);
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static int
 check_report(struct md *md, const struct step *st, struct buf *seen)
 {
@@ -1015,7 +1113,7 @@ check_report(struct md *md, const struct step *st, struct buf *seen)
 		    ven_label(v), cnt);
 		if (last)
 			bprintf(seen, " (latest %.3f)", last->v);
-		if (cnt < st->min_reports)
+		if (cnt < st->min_reports || !has_rids(v, st, seen))
 			continue;
 		sum += last->v;
 		if (!st->have_value || st->aggregate_sum ||
@@ -1088,6 +1186,9 @@ describe_expectation(const struct md *md, const struct step *st,
 		bprintf(b, "at least %u value(s) for report request %s from "
 		    "%s%zu VEN(s)", st->min_reports, st->request_id,
 		    st->vens < 0 ? "all " : "", need);
+		for (size_t k = 0; k < st->nrids; k++)
+			bprintf(b, "%s%s", k ? ", " : " with rIDs ",
+			    st->rids[k]);
 		if (st->have_value)
 			bprintf(b, ", %s %.3f within %.1f%%",
 			    st->aggregate_sum ? "their latest values summing "
@@ -1503,6 +1604,15 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	{
+		/* One descriptor per VEN session: as many as allowed. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (conformance) {
 		if (!listen || !cert || !key || !ca || !wcert || !wkey) {
 			usage(stderr);

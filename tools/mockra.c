@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -1360,6 +1361,23 @@ main(int argc, char **argv)
 	if (!n)
 		n = 1;
 	f.n = (size_t)n;
+	{
+		/* One connection per RA: as many descriptors as allowed. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+			if (rl.rlim_cur != RLIM_INFINITY &&
+			    (rlim_t)f.n + 64 > rl.rlim_cur) {
+				fprintf(stderr, "acgw-mockra: %zu RAs need %zu "
+				    "file descriptors; the limit is %llu "
+				    "(raise ulimit -n)\n", f.n, f.n + 64,
+				    (unsigned long long)rl.rlim_cur);
+				return 2;
+			}
+		}
+	}
 	f.log = stderr;
 	if (logpath && !(f.log = fopen(logpath, "a"))) {
 		fprintf(stderr, "acgw-mockra: %s: %s\n", logpath,

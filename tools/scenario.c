@@ -316,6 +316,28 @@ get_values(struct ydoc *y, yaml_node_t *n, const char *key, struct step *st)
 }
 
 static int
+get_strings(struct ydoc *y, yaml_node_t *n, const char *key, char ***v,
+    size_t *nv)
+{
+	yaml_node_item_t *it;
+
+	if (n->type != YAML_SEQUENCE_NODE ||
+	    n->data.sequence.items.top == n->data.sequence.items.start) {
+		ydoc_fail(y, n, key, "expected a list of names");
+		return -1;
+	}
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	    it++) {
+		char **c = oadr_append((void **)v, nv, sizeof(char *));
+
+		if (!c || ydoc_str(y, yaml_document_get_node(&y->doc, *it),
+		    key, c) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
 get_vens(struct ydoc *y, yaml_node_t *n, const char *key, long *v)
 {
 	const char *s = ydoc_scalar(y, n, key);
@@ -496,7 +518,7 @@ parse_expect(struct ydoc *y, yaml_node_t *n, const char *base,
 	static const char *const resp_keys[] = { "event", "opt", "vens",
 	    "within", NULL };
 	static const char *const rep_keys[] = { "request", "vens", "reports",
-	    "value", "tolerance", "aggregate", "within", NULL };
+	    "rids", "value", "tolerance", "aggregate", "within", NULL };
 	static const char *const tls_keys[] = { "min_version", "ciphers",
 	    "vens", NULL };
 	static const char *const opts[] = { "optIn", "optOut", NULL };
@@ -543,6 +565,9 @@ parse_expect(struct ydoc *y, yaml_node_t *n, const char *base,
 				return -1;
 			st->min_reports = (uint32_t)l;
 		}
+		if ((v = ydoc_get(y, n, "rids")) && get_strings(y, v,
+		    KEY("rids"), &st->rids, &st->nrids) != 0)
+			return -1;
 		if ((v = ydoc_get(y, n, "value"))) {
 			if (ydoc_double(y, v, KEY("value"), &st->value) != 0)
 				return -1;
@@ -566,24 +591,9 @@ parse_expect(struct ydoc *y, yaml_node_t *n, const char *base,
 			if (!(st->min_version = strdup(versions[i])))
 				return -1;
 		}
-		if ((v = ydoc_get(y, n, "ciphers"))) {
-			yaml_node_item_t *it;
-
-			if (v->type != YAML_SEQUENCE_NODE) {
-				ydoc_fail(y, v, KEY("ciphers"), "expected a "
-				    "list of cipher names");
-				return -1;
-			}
-			for (it = v->data.sequence.items.start;
-			    it < v->data.sequence.items.top; it++) {
-				char **c = oadr_append((void **)&st->ciphers,
-				    &st->nciphers, sizeof(char *));
-
-				if (!c || ydoc_str(y, yaml_document_get_node(
-				    &y->doc, *it), KEY("ciphers"), c) != 0)
-					return -1;
-			}
-		}
+		if ((v = ydoc_get(y, n, "ciphers")) && get_strings(y, v,
+		    KEY("ciphers"), &st->ciphers, &st->nciphers) != 0)
+			return -1;
 		break;
 	default:
 		break;
@@ -696,6 +706,9 @@ step_free(struct step *st)
 	for (size_t i = 0; i < st->nciphers; i++)
 		free(st->ciphers[i]);
 	free(st->ciphers);
+	for (size_t i = 0; i < st->nrids; i++)
+		free(st->rids[i]);
+	free(st->rids);
 }
 
 void

@@ -64,6 +64,8 @@ struct step {
 	int have_value;
 	double value, tolerance;	/* tolerance: relative, 0.05 = 5 % */
 	int aggregate_sum;		/* value is the sum over VENs */
+	char **rids;			/* expect_report: each must be reported */
+	size_t nrids;
 	char *min_version;		/* "TLSv1.2" */
 	char **ciphers;
 	size_t nciphers;

@@ -12,7 +12,10 @@ if ! getent group acgw >/dev/null || ! getent group acgw-admin >/dev/null; then
 	echo "SKIP: groups acgw and acgw-admin missing (scripts/install-deps creates them)"
 	exit 77
 fi
-out=$(timeout 120 sh "$src/scripts/run-demo" "$build" 2>&1)
+# The demo keeps its directory; here it is a scratch one, removed after.
+demo=$(mktemp -d "${TMPDIR:-/tmp}/acgw-demo-test.XXXXXX")
+trap 'rm -rf "$demo"' EXIT
+out=$(ACGW_DEMO_DIR=$demo timeout 150 sh "$src/scripts/run-demo" "$build" 2>&1)
 rc=$?
 fail=0
 check() { echo "$out" | grep -qF -- "$1" || { echo "FAIL: demo output lacks: $1"; fail=1; }; }
@@ -31,7 +34,14 @@ check "r3.listen: \"0.0.0.0:"
 check "is a wildcard address; set r3.allow_wildcard: true to permit it"
 check "notice: configuration reloaded"
 check "notice: stopped"
-check "demo: ok"
+check "demo: ok; everything it made is in $demo"
+check "scenario ok: 9 steps"
+check "acgw-mockdispatch: scenario demo: 5 expectation(s) held, 0 failed, 3 VEN(s) seen"
+check "event DEMO-0001 modification 0"
+check "EiReport oadrUpdateReport"
+[ -s "$demo/mockdispatch.json" ] && [ -s "$demo/mockra.json" ] &&
+	[ -s "$demo/audit/key" ] && [ -s "$demo/K0" ] ||
+	{ echo "FAIL: the demo directory lacks its results, audit log or K0"; fail=1; }
 check "audit log created in"
 check "operator.command operator:0 - {\"uid\":0"
 check "tls.refused r3"
