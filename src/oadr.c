@@ -247,6 +247,134 @@ oadr_msg_free(struct oadr_msg *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* ---- copy -------------------------------------------------------------- */
+
+static int copy_obj(const struct oadr_type *t, char *obj);
+
+/* Capacity for n elements under grow()'s rule: a power of two. */
+static size_t
+cap_for(size_t n)
+{
+	size_t c = 1;
+
+	while (c < n)
+		c *= 2;
+	return c;
+}
+
+/* After a shallow copy, give target its own copies of what it points to. */
+static int
+copy_value(const struct oadr_field *r, char *target)
+{
+	if (r->kind == OADR_K_STR || r->kind == OADR_K_TOKEN) {
+		char **p = (char **)target;
+
+		if (*p && !(*p = strdup(*p)))
+			return -1;
+		return 0;
+	}
+	if (r->kind == OADR_K_SUB)
+		return copy_obj(r->sub, target);
+	return 0;
+}
+
+/*
+ * On failure the pointers not yet copied are cleared, so that the copy
+ * can be freed without touching the original.
+ */
+static void
+clear_rest(const struct oadr_type *t, size_t from, char *obj)
+{
+	size_t i, end;
+
+	for (i = from; i < t->nf; i = end) {
+		const struct oadr_field *r = &t->f[i];
+
+		end = particle_end(t, i);
+		if (r->kind == OADR_K_SKIP && !r->choice)
+			continue;
+		if (r->max != 1) {
+			*(char **)AT(obj, r->off) = NULL;
+			*(size_t *)AT(obj, r->aux) = 0;
+		} else if (r->kind == OADR_K_STR || r->kind == OADR_K_TOKEN) {
+			*(char **)AT(obj, r->off) = NULL;
+		} else if (r->kind == OADR_K_SUB && !r->choice) {
+			clear_rest(r->sub, 0, AT(obj, r->off));
+		} else if (r->choice && r->tag_rel != OADR_NOTAG) {
+			const struct oadr_field *a = resolve(t, i, end,
+			    AT(obj, r->off));
+
+			if (a && a->kind == OADR_K_SUB)
+				clear_rest(a->sub, 0, AT(obj, r->off));
+		}
+	}
+}
+
+static int
+copy_obj(const struct oadr_type *t, char *obj)
+{
+	size_t i, end, k;
+
+	for (i = 0; i < t->nf; i = end) {
+		const struct oadr_field *r = &t->f[i];
+
+		end = particle_end(t, i);
+		if (r->kind == OADR_K_SKIP && !r->choice)
+			continue;
+		if (r->max != 1) {
+			char **pv = (char **)AT(obj, r->off);
+			size_t n = *(size_t *)AT(obj, r->aux);
+			char *v;
+
+			if (n == 0 || *pv == NULL) {
+				*pv = NULL;
+				*(size_t *)AT(obj, r->aux) = 0;
+				continue;
+			}
+			if (!(v = malloc(cap_for(n) * r->elem_size))) {
+				clear_rest(t, i, obj);
+				return -1;
+			}
+			memcpy(v, *pv, n * r->elem_size);
+			*pv = v;
+			for (k = 0; k < n; k++) {
+				char *e = v + k * r->elem_size;
+				const struct oadr_field *a = resolve(t, i, end, e);
+
+				if (a && copy_value(a, e) != 0) {
+					/* Elements after k still point into the
+					 * original: cut the array at k + 1. */
+					*(size_t *)AT(obj, r->aux) = k + 1;
+					clear_rest(t, end, obj);
+					return -1;
+				}
+			}
+			continue;
+		}
+		{
+			const struct oadr_field *a = resolve(t, i, end,
+			    AT(obj, r->off));
+
+			if (a && copy_value(a, AT(obj, r->off)) != 0) {
+				clear_rest(t, end, obj);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int
+oadr_msg_copy(struct oadr_msg *dst, const struct oadr_msg *src)
+{
+	*dst = *src;
+	if (copy_obj(&oadr_type_payload, (char *)dst) != 0) {
+		oadr_msg_free(dst);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- equality ---------------------------------------------------------- */
 
 static int eq_obj(const struct oadr_type *t, const char *a, const char *b);

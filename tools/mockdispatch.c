@@ -99,7 +99,7 @@ struct mevent {
 struct result {
 	int state;
 	int64_t at_ms;
-	char msg[1024];
+	char msg[2048];
 };
 
 struct md {
@@ -1019,8 +1019,8 @@ bprintf(struct buf *b, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (b->len + 256 > b->cap)
-		return;			/* full: the message is long enough */
+	if (b->len + 1 >= b->cap)
+		return;			/* full: the message is cut here */
 	va_start(ap, fmt);
 	n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
@@ -1209,7 +1209,7 @@ evaluate(struct md *md, size_t idx, int64_t now)
 {
 	const struct step *st = &md->sc->steps[idx];
 	struct result *r = &md->res[idx];
-	char sbuf[700], ebuf[300], label[128];
+	char sbuf[1400], ebuf[600], label[128];
 	struct buf seen = { sbuf, 0, sizeof(sbuf) };
 	struct buf exp = { ebuf, 0, sizeof(ebuf) };
 	int held;
@@ -1518,6 +1518,15 @@ usage(FILE *f)
 	    "setup error.\n");
 }
 
+/* For the early exits: the message log is the only thing open. */
+static int
+close_log(struct md *md, int rc)
+{
+	if (md->log && md->log != stderr)
+		fclose(md->log);
+	return rc;
+}
+
 int mockdispatch_conformance(struct event_base *base, const char *listen,
     const char *cert, const char *key, const char *ca, const char *wcert,
     const char *wkey, uint64_t probe_ms, FILE *log, const char *json,
@@ -1616,33 +1625,34 @@ main(int argc, char **argv)
 	if (conformance) {
 		if (!listen || !cert || !key || !ca || !wcert || !wkey) {
 			usage(stderr);
-			return 2;
+			return close_log(&md, 2);
 		}
 		if (!(md.base = event_base_new()))
-			return 2;
+			return close_log(&md, 2);
 		ch = mockdispatch_conformance(md.base, listen, cert, key, ca,
 		    wcert, wkey, probe_ms, md.log, md.json_path, md.junit_path);
 		event_base_free(md.base);
-		return ch;
+		return close_log(&md, ch);
 	}
 	if (!spath || (!check && (!listen || !cert || !key || !ca))) {
 		usage(stderr);
-		return 2;
+		return close_log(&md, 2);
 	}
 	if (!(md.sc = scenario_load(spath, err, sizeof(err)))) {
 		fprintf(stderr, "acgw-mockdispatch: %s\n", err);
-		return 2;
+		return close_log(&md, 2);
 	}
 	if (check) {
 		printf("scenario ok: %zu steps, %.1fs\n", md.sc->nsteps,
 		    (double)md.sc->end_ms / 1000);
 		scenario_free(md.sc);
-		return 0;
+		return close_log(&md, 0);
 	}
 	if (schema && !(md.schema = oadr_schema_load(schema, err,
 	    sizeof(err)))) {
 		fprintf(stderr, "acgw-mockdispatch: --schema: %s\n", err);
-		return 2;
+		md.exit_code = 2;
+		goto out;
 	}
 	memset(&ts, 0, sizeof(ts));
 	ts.server = 1;
@@ -1651,12 +1661,15 @@ main(int argc, char **argv)
 	ts.ca = ca;
 	if (!(md.ctx = tls_ctx_simple(&ts, err, sizeof(err)))) {
 		fprintf(stderr, "acgw-mockdispatch: %s\n", err);
-		return 2;
+		md.exit_code = 2;
+		goto out;
 	}
 	md.res = calloc(md.sc->nsteps + 1, sizeof(*md.res));
 	md.base = event_base_new();
-	if (!md.res || !md.base)
-		return 2;
+	if (!md.res || !md.base) {
+		md.exit_code = 2;
+		goto out;
+	}
 	memset(&so, 0, sizeof(so));
 	so.ctx = md.ctx;
 	so.listen = listen;
@@ -1666,7 +1679,8 @@ main(int argc, char **argv)
 	so.arg = &md;
 	if (!(md.srv = http_server_new(md.base, &so, err, sizeof(err)))) {
 		fprintf(stderr, "acgw-mockdispatch: %s\n", err);
-		return 2;
+		md.exit_code = 2;
+		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &md.t0);
 	mlog(&md, "== listening on %s (port %u), scenario %s, %zu steps",
@@ -1674,8 +1688,8 @@ main(int argc, char **argv)
 	md.tick = event_new(md.base, -1, EV_PERSIST, tick_cb, &md);
 	event_add(md.tick, &tv);
 	event_base_dispatch(md.base);
-
 	event_free(md.tick);
+out:
 	http_server_free(md.srv);
 	for (size_t i = 0; i < md.nvens; i++)
 		ven_free(md.vens[i]);
@@ -1692,7 +1706,8 @@ main(int argc, char **argv)
 	scenario_free(md.sc);
 	oadr_schema_free(md.schema);
 	SSL_CTX_free(md.ctx);
-	event_base_free(md.base);
+	if (md.base)
+		event_base_free(md.base);
 	if (md.log != stderr)
 		fclose(md.log);
 	return md.exit_code;

@@ -103,9 +103,9 @@ struct rra {
 	char service[32];
 	struct outmsg *out;		/* queued for sending, FIFO */
 	size_t nout;
-	struct ev *events;
-	size_t nevents;
-	struct report_req *reqs;
+	struct ev **events;		/* each its own allocation: timers */
+	size_t nevents;			/* point at them */
+	struct report_req **reqs;
 	size_t nreqs;
 	uint64_t polls, updates, values_sent, failures, registrations;
 	uint64_t backoff_ms;
@@ -473,27 +473,22 @@ take_event(struct rra *r, const struct oadr_event *oe)
 	const struct oadr_signal *s = oe->n_signals ? &oe->signals[0] : NULL;
 
 	for (size_t i = 0; i < r->nevents; i++)
-		if (!strcmp(r->events[i].id, oe->descriptor.event_id))
-			e = &r->events[i];
+		if (!strcmp(r->events[i]->id, oe->descriptor.event_id))
+			e = r->events[i];
 	if (e && e->mod == oe->descriptor.modification_number) {
 		e->status = oe->descriptor.status;
 		return;			/* a repeat: answered before */
 	}
 	if (!e) {
-		/* Events are kept by pointer in timers: grow by reallocating
-		 * only while no timer points in. */
-		struct ev *nv = realloc(r->events, (r->nevents + 1) *
-		    sizeof(*nv));
+		struct ev **slot = oadr_append((void **)&r->events,
+		    &r->nevents, sizeof(*slot));
 
-		if (!nv)
+		if (!slot || !(e = calloc(1, sizeof(*e)))) {
+			if (slot)
+				r->nevents--;
 			return;
-		for (size_t i = 0; i < r->nevents; i++)
-			if (nv[i].late)
-				event_assign(nv[i].late, r->f->base, -1, 0,
-				    late_cb, &nv[i]);
-		r->events = nv;
-		e = &r->events[r->nevents++];
-		memset(e, 0, sizeof(*e));
+		}
+		*slot = e;
 		e->id = dupstr(oe->descriptor.event_id);
 		e->owner = r;
 	}
@@ -551,15 +546,16 @@ take_distribution(struct rra *r, const struct oadr_distribute_event *d)
 {
 	/* An event we know that is not listed any more: implied cancel. */
 	for (size_t i = 0; i < r->nevents; i++) {
+		struct ev *e = r->events[i];
 		int listed = 0;
 
 		for (size_t k = 0; k < d->n_events; k++)
 			listed |= !strcmp(d->events[k].descriptor.event_id,
-			    r->events[i].id);
-		if (!listed && r->events[i].status != OADR_STATUS_CANCELLED) {
+			    e->id);
+		if (!listed && e->status != OADR_STATUS_CANCELLED) {
 			rlog(r, "   event %s no longer listed: cancelled",
-			    r->events[i].id);
-			r->events[i].status = OADR_STATUS_CANCELLED;
+			    e->id);
+			e->status = OADR_STATUS_CANCELLED;
 		}
 	}
 	for (size_t k = 0; k < d->n_events; k++)
@@ -573,7 +569,7 @@ target_at(const struct rra *r, int64_t t)
 	double sum = 0;
 
 	for (size_t i = 0; i < r->nevents; i++) {
-		const struct ev *e = &r->events[i];
+		const struct ev *e = r->events[i];
 		int64_t k;
 
 		if (e->status == OADR_STATUS_CANCELLED || !e->interval_us ||
@@ -672,22 +668,19 @@ take_report_requests(struct rra *r, const struct oadr_report_request *v,
 		char **s;
 
 		for (size_t k = 0; k < r->nreqs; k++)
-			if (r->reqs[k].id && !strcmp(r->reqs[k].id,
+			if (r->reqs[k]->id && !strcmp(r->reqs[k]->id,
 			    v[i].request_id))
-				q = &r->reqs[k];
+				q = r->reqs[k];
 		if (!q) {
-			struct report_req *nv = realloc(r->reqs, (r->nreqs + 1)
-			    * sizeof(*nv));
+			struct report_req **slot = oadr_append((void **)
+			    &r->reqs, &r->nreqs, sizeof(*slot));
 
-			if (!nv)
+			if (!slot || !(q = calloc(1, sizeof(*q)))) {
+				if (slot)
+					r->nreqs--;
 				return;
-			for (size_t k = 0; k < r->nreqs; k++)
-				if (nv[k].timer)
-					event_assign(nv[k].timer, r->f->base,
-					    -1, 0, report_cb, &nv[k]);
-			r->reqs = nv;
-			q = &r->reqs[r->nreqs++];
-			memset(q, 0, sizeof(*q));
+			}
+			*slot = q;
 		} else
 			report_stop(q);
 		q->owner = r;
@@ -756,9 +749,9 @@ answer(struct rra *r, const struct oadr_msg *in)
 		for (size_t i = 0; i < in->u.cancel_report.report_request_ids.n;
 		    i++)
 			for (size_t k = 0; k < r->nreqs; k++)
-				if (r->reqs[k].id && !strcmp(r->reqs[k].id,
+				if (r->reqs[k]->id && !strcmp(r->reqs[k]->id,
 				    in->u.cancel_report.report_request_ids.v[i]))
-					report_stop(&r->reqs[k]);
+					report_stop(r->reqs[k]);
 		m.type = OADR_CANCELED_REPORT;
 		m.u.canceled_report.response.code = 200;
 		m.u.canceled_report.response.description = dupstr("OK");
@@ -775,6 +768,12 @@ answer(struct rra *r, const struct oadr_msg *in)
 		m.u.updated_report.ven_id = dupstr(r->ven_id);
 		send_later(r, "EiReport", &m);
 		return;
+	case OADR_UPDATED_REPORT:
+	case OADR_CREATED_OPT:
+	case OADR_CANCELED_OPT:
+	case OADR_REGISTERED_REPORT:
+	case OADR_CANCELED_PARTY_REGISTRATION:
+		return;			/* the VTN's answer to what we sent */
 	case OADR_REQUEST_REREGISTRATION:
 		rlog(r, "   asked to register again");
 		restart(r, 0);
@@ -1093,7 +1092,7 @@ write_results(struct fleet *f)
 		json_key(&j, "events");
 		json_array_begin(&j);
 		for (size_t k = 0; k < r->nevents; k++) {
-			const struct ev *e = &r->events[k];
+			const struct ev *e = r->events[k];
 
 			json_object_begin(&j);
 			json_kv_str(&j, "event", e->id);
@@ -1348,14 +1347,16 @@ main(int argc, char **argv)
 		if (npairs == 0) {
 			fprintf(stderr, "acgw-mockra: %s: no X.pem with its "
 			    "X.key\n", certdir);
-			return 2;
+			rc = 2;
+			goto out;
 		}
 		if (!n)
 			n = (long)npairs;
 		if ((size_t)n > npairs) {
 			fprintf(stderr, "acgw-mockra: -n %ld but only %zu "
 			    "certificates in %s\n", n, npairs, certdir);
-			return 2;
+			rc = 2;
+			goto out;
 		}
 	}
 	if (!n)
@@ -1374,7 +1375,8 @@ main(int argc, char **argv)
 				    "file descriptors; the limit is %llu "
 				    "(raise ulimit -n)\n", f.n, f.n + 64,
 				    (unsigned long long)rl.rlim_cur);
-				return 2;
+				rc = 2;
+				goto out;
 			}
 		}
 	}
@@ -1382,12 +1384,14 @@ main(int argc, char **argv)
 	if (logpath && !(f.log = fopen(logpath, "a"))) {
 		fprintf(stderr, "acgw-mockra: %s: %s\n", logpath,
 		    strerror(errno));
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	if (schema && !(f.schema = oadr_schema_load(schema, err,
 	    sizeof(err)))) {
 		fprintf(stderr, "acgw-mockra: --schema: %s\n", err);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
@@ -1395,7 +1399,8 @@ main(int argc, char **argv)
 	if (!(f.base = event_base_new()) ||
 	    !(f.ras = calloc(f.n, sizeof(*f.ras)))) {
 		fprintf(stderr, "acgw-mockra: out of memory\n");
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &f.t0);
 	{
@@ -1416,14 +1421,16 @@ main(int argc, char **argv)
 			if (cert_identity(ts.cert, r) != 0) {
 				fprintf(stderr, "acgw-mockra: %s: no PEM "
 				    "certificate\n", ts.cert);
-				return 2;
+				rc = 2;
+				goto out;
 			}
 			if (certdir || !shared) {
 				if (!(r->ctx = tls_ctx_simple(&ts, err,
 				    sizeof(err)))) {
 					fprintf(stderr, "acgw-mockra: %s\n",
 					    err);
-					return 2;
+					rc = 2;
+					goto out;
 				}
 				if (!certdir)
 					shared = r->ctx;
@@ -1439,7 +1446,8 @@ main(int argc, char **argv)
 			if (!(r->http = http_client_new(f.base, &co, err,
 			    sizeof(err)))) {
 				fprintf(stderr, "acgw-mockra: --vtn: %s\n", err);
-				return 2;
+				rc = 2;
+				goto out;
 			}
 			r->timer = evtimer_new(f.base, timer_cb, r);
 			r->retry = evtimer_new(f.base, retry_cb, r);
@@ -1449,28 +1457,36 @@ main(int argc, char **argv)
 	}
 	if (load_behaviour(&f, bpath, err, sizeof(err)) != 0) {
 		fprintf(stderr, "acgw-mockra: %s\n", err);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	f.end = event_new(f.base, -1, EV_PERSIST, end_cb, &f);
 	event_add(f.end, &tv);
 	event_base_dispatch(f.base);
 
 	write_results(&f);
-	for (size_t i = 0; i < f.n; i++) {
+out:
+	for (size_t i = 0; f.ras && i < f.n; i++) {
 		struct rra *r = &f.ras[i];
 
-		for (size_t k = 0; k < r->nevents; k++)
-			ev_clear(&r->events[k]);
+		for (size_t k = 0; k < r->nevents; k++) {
+			ev_clear(r->events[k]);
+			free(r->events[k]);
+		}
 		free(r->events);
-		for (size_t k = 0; k < r->nreqs; k++)
-			report_stop(&r->reqs[k]);
+		for (size_t k = 0; k < r->nreqs; k++) {
+			report_stop(r->reqs[k]);
+			free(r->reqs[k]);
+		}
 		free(r->reqs);
 		for (size_t k = 0; k < r->nout; k++)
 			oadr_msg_free(&r->out[k].m);
 		free(r->out);
 		http_client_free(r->http);
-		event_free(r->timer);
-		event_free(r->retry);
+		if (r->timer)
+			event_free(r->timer);
+		if (r->retry)
+			event_free(r->retry);
 		free(r->doc);
 		SSL_CTX_free(r->ctx);
 	}
@@ -1480,10 +1496,12 @@ main(int argc, char **argv)
 	}
 	free(pairs);
 	free(f.ras);
-	event_free(f.end);
+	if (f.end)
+		event_free(f.end);
 	oadr_schema_free(f.schema);
-	event_base_free(f.base);
-	if (f.log != stderr)
+	if (f.base)
+		event_base_free(f.base);
+	if (f.log && f.log != stderr)
 		fclose(f.log);
 	return rc;
 }

@@ -736,15 +736,15 @@ check_refs(struct ydoc *y, struct scenario *s)
 
 		if (st->kind == STEP_EVENT || !st->event_id)
 			continue;
-		for (size_t j = 0; j < s->nsteps; j++)
+		/* The list is in playing order: earlier means before i. */
+		for (size_t j = 0; j < i; j++)
 			if (s->steps[j].kind == STEP_EVENT &&
-			    !strcmp(s->steps[j].event_id, st->event_id) &&
-			    s->steps[j].at_ms <= st->at_ms && j != i)
+			    !strcmp(s->steps[j].event_id, st->event_id))
 				seen = 1;
 		if (!seen) {
 			units_errf(y->err, y->errlen, "%s:%zu:%zu: steps[%zu]: "
 			    "event \"%s\" is not issued by an earlier step",
-			    y->path, st->line, st->col, i, st->event_id);
+			    y->path, st->line, st->col, st->index, st->event_id);
 			return -1;
 		}
 	}
@@ -757,7 +757,7 @@ by_time(const void *a, const void *b)
 	const struct step *x = a, *y = b;
 
 	return x->at_ms < y->at_ms ? -1 : x->at_ms > y->at_ms ? 1 :
-	    x->line < y->line ? -1 : x->line > y->line;
+	    x->index < y->index ? -1 : x->index > y->index;
 }
 
 struct scenario *
@@ -820,12 +820,14 @@ scenario_load(const char *path, char *err, size_t errlen)
 		if (parse_step(&y, yaml_document_get_node(&y.doc, *it), i,
 		    &s->steps[i]) != 0)
 			goto fail;
+	for (i = 0; i < s->nsteps; i++)
+		s->steps[i].index = i;
+	qsort(s->steps, s->nsteps, sizeof(*s->steps), by_time);
 	if (check_refs(&y, s) != 0) {
 		ydoc_free(&y);
 		scenario_free(s);
 		return NULL;
 	}
-	qsort(s->steps, s->nsteps, sizeof(*s->steps), by_time);
 	for (i = 0; i < s->nsteps; i++) {
 		uint64_t end = s->steps[i].at_ms + s->steps[i].within_ms +
 		    (s->steps[i].kind == STEP_SILENT ? s->steps[i].duration : 0);

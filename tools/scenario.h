@@ -23,7 +23,7 @@ enum step_kind {
 	STEP_CANCEL_REGISTRATION, /* oadrCancelPartyRegistration */
 	STEP_SILENT,		/* stop listening for a while */
 	STEP_DROP,		/* close every connection */
-	STEP_RESTART,		/* forget every VEN and event */
+	STEP_RESTART,		/* forget every registration (events stay) */
 	STEP_EXPECT_REGISTRATION,
 	STEP_EXPECT_RESPONSE,
 	STEP_EXPECT_REPORT,
@@ -35,6 +35,7 @@ struct step {
 	int kind;
 	uint64_t at_ms;			/* from the start of the run */
 	size_t line, col;		/* where the step starts in the file */
+	size_t index;			/* its place in the file's list */
 	char *event_id;
 	/* event, modify */
 	char *signal_name;

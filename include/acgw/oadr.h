@@ -615,6 +615,9 @@ char *oadr_build(const struct oadr_msg *m, const struct oadr_schema *schema,
 /* Free everything m owns and zero it (m itself is not freed). */
 void oadr_msg_free(struct oadr_msg *m);
 
+/* A deep copy of src into dst (which it owns). 0, or -1 out of memory. */
+int oadr_msg_copy(struct oadr_msg *dst, const struct oadr_msg *src);
+
 /* Deep equality (for tests and repeat detection): 1 equal, 0 not. */
 int oadr_msg_equal(const struct oadr_msg *a, const struct oadr_msg *b);
 
