@@ -204,6 +204,66 @@ units_format_size(uint64_t bytes, char *buf, size_t len)
 	snprintf(buf, len, "%" PRIu64 "B", bytes);
 }
 
+/*
+ * Power: "800W", "1500kW", "1.5MW" -> whole watts. A decimal point is
+ * allowed as long as the value is a whole number of watts.
+ */
+int
+units_parse_power(const char *s, int64_t *watts, char *err, size_t errlen)
+{
+	const char *p = s;
+	uint64_t n = 0, frac = 0, scale = 1, div = 1;
+	int rc = units_digits(&p, &n), fd = 0;
+
+	if (rc == -2)
+		return units_errf(err, errlen, "\"%s\" is too large a power", s);
+	if (rc != 0)
+		return units_errf(err, errlen, "\"%s\" is not a power (e.g. "
+		    "800W, 1500kW, 1.5MW)", s);
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (++fd > 6)
+				return units_errf(err, errlen, "\"%s\": more "
+				    "than 6 decimals", s);
+			frac = frac * 10 + (uint64_t)(*p++ - '0');
+			div *= 10;
+		}
+		if (fd == 0)
+			return units_errf(err, errlen, "\"%s\" is not a power "
+			    "(e.g. 800W, 1500kW, 1.5MW)", s);
+	}
+	if (!strcmp(p, "W"))
+		scale = 1;
+	else if (!strcmp(p, "kW"))
+		scale = 1000;
+	else if (!strcmp(p, "MW"))
+		scale = 1000000;
+	else if (!strcmp(p, "GW"))
+		scale = 1000000000;
+	else
+		return units_errf(err, errlen, "\"%s\" needs a unit: W, kW, MW "
+		    "or GW", s);
+	if (n > (uint64_t)INT64_MAX / scale / 2)
+		return units_errf(err, errlen, "\"%s\" is too large a power", s);
+	if (frac * scale % div != 0)
+		return units_errf(err, errlen, "\"%s\" is not a whole number "
+		    "of watts", s);
+	*watts = (int64_t)(n * scale + frac * scale / div);
+	return 0;
+}
+
+void
+units_format_power(int64_t watts, char *buf, size_t len)
+{
+	if (watts != 0 && watts % 1000000 == 0)
+		snprintf(buf, len, "%" PRId64 "MW", watts / 1000000);
+	else if (watts != 0 && watts % 1000 == 0)
+		snprintf(buf, len, "%" PRId64 "kW", watts / 1000);
+	else
+		snprintf(buf, len, "%" PRId64 "W", watts);
+}
+
 static int
 units_parse_port(const char *p, const char *whole, uint16_t *port,
     char *err, size_t errlen)

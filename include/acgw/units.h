@@ -42,6 +42,12 @@ struct units_sockaddr {
 	socklen_t len;
 	int wildcard;		/* 0.0.0.0 or [::] */
 };
+/* Power: "800W", "1500kW", "1.5MW" -> whole watts. */
+int units_parse_power(const char *s, int64_t *watts, char *err,
+    size_t errlen);
+/* Shortest exact form: 1500000 -> "1500kW", 2000000 -> "2MW". */
+void units_format_power(int64_t watts, char *buf, size_t len);
+
 /* Numeric IPv4 "a.b.c.d:port" or IPv6 "[addr]:port"; no DNS. */
 int units_parse_sockaddr(const char *s, struct units_sockaddr *out,
     char *err, size_t errlen);

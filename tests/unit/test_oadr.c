@@ -1817,6 +1817,39 @@ START_TEST(samples_all_parse)
 }
 END_TEST
 
+/*
+ * oadr_msg_copy: every sample copied is equal to its original and owns
+ * all of its memory (the original is freed before the copy is used).
+ */
+START_TEST(samples_copy)
+{
+	struct dirent **list;
+	struct oadr_msg m, copy;
+	char *dir, *desc1, *desc2;
+	int i, n;
+
+	dir = data_path("samples");
+	n = scandir(dir, &list, is_sample_file, alphasort);
+	ck_assert_msg(n >= 51, "%s: %d samples", dir, n);
+	for (i = 0; i < n; i++) {
+		sample(list[i]->d_name, &m);
+		ck_assert_int_eq(oadr_msg_copy(&copy, &m), 0);
+		ck_assert_msg(oadr_msg_equal(&m, &copy), "%s",
+		    list[i]->d_name);
+		desc1 = oadr_msg_describe(&m);
+		oadr_msg_free(&m);
+		desc2 = oadr_msg_describe(&copy);
+		ck_assert_str_eq(desc1, desc2);
+		free(desc1);
+		free(desc2);
+		oadr_msg_free(&copy);
+		free(list[i]);
+	}
+	free(list);
+	free(dir);
+}
+END_TEST
+
 START_TEST(sample_distribute_event)
 {
 	const struct oadr_distribute_event *d;
@@ -3145,6 +3178,7 @@ main(void)
 	tc = tl_tcase(s, "samples", 30);
 	tcase_add_checked_fixture(tc, schema_setup, schema_teardown);
 	tcase_add_test(tc, samples_all_parse);
+	tcase_add_test(tc, samples_copy);
 	tcase_add_test(tc, sample_distribute_event);
 	tcase_add_test(tc, sample_payload_wrapped);
 	tcase_add_test(tc, sample_distribute_event_baseline);

@@ -395,6 +395,39 @@ START_TEST(iso_duration_nominal)
 }
 END_TEST
 
+START_TEST(power)
+{
+	int64_t w = 7;
+	char buf[32];
+
+	ck_assert_int_eq(units_parse_power("800W", &w, err, sizeof(err)), 0);
+	ck_assert_int_eq(w, 800);
+	ck_assert_int_eq(units_parse_power("1500kW", &w, err, sizeof(err)), 0);
+	ck_assert_int_eq(w, 1500000);
+	ck_assert_int_eq(units_parse_power("1.5MW", &w, err, sizeof(err)), 0);
+	ck_assert_int_eq(w, 1500000);
+	ck_assert_int_eq(units_parse_power("0.001kW", &w, err, sizeof(err)), 0);
+	ck_assert_int_eq(w, 1);
+	units_format_power(1500000, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1500kW");
+	units_format_power(2000000, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2MW");
+	units_format_power(1, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1W");
+	w = 7;
+	ck_assert_int_eq(units_parse_power("1500", &w, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"1500\" needs a unit: W, kW, MW or GW");
+	ck_assert_int_eq(units_parse_power("1.0005kW", &w, err, sizeof(err)),
+	    -1);
+	ck_assert_str_eq(err, "\"1.0005kW\" is not a whole number of watts");
+	ck_assert_int_eq(units_parse_power("-5kW", &w, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"-5kW\" is not a power (e.g. 800W, 1500kW, "
+	    "1.5MW)");
+	ck_assert_int_eq(units_parse_power("1.kW", &w, err, sizeof(err)), -1);
+	ck_assert_int_eq(w, 7);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -412,5 +445,6 @@ main(void)
 	tcase_add_test(tc, datetime);
 	tcase_add_test(tc, iso_duration);
 	tcase_add_test(tc, iso_duration_nominal);
+	tcase_add_test(tc, power);
 	return tl_run_suite(s);
 }
