@@ -1044,7 +1044,8 @@ static int
 check_response(struct md *md, const struct step *st, struct buf *seen)
 {
 	const struct mevent *e = event_find(md, st->event_id);
-	size_t ok = 0, need = want_vens(md, st);
+	size_t ok = 0, need = want_vens(md, st), listed = 0;
+	size_t n_in = 0, n_out = 0, n_none = 0, n_old = 0;
 
 	for (size_t i = 0; i < md->nvens; i++) {
 		const struct ven *v = md->vens[i];
@@ -1057,6 +1058,17 @@ check_response(struct md *md, const struct step *st, struct buf *seen)
 			continue;
 		if (r && e && r->mod == e->mod && r->opt == st->opt)
 			ok++;
+		if (!r)
+			n_none++;
+		else if (e && r->mod != e->mod)
+			n_old++;
+		else if (r->opt)
+			n_out++;
+		else
+			n_in++;
+		/* Each VEN by name in small runs; counts beyond a dozen. */
+		if (listed++ >= 12)
+			continue;
 		if (r)
 			bprintf(seen, "%s%s %s to modification %u at +%.1fs",
 			    seen->len ? "; " : "", ven_label(v),
@@ -1066,6 +1078,11 @@ check_response(struct md *md, const struct step *st, struct buf *seen)
 			bprintf(seen, "%s%s no response", seen->len ? "; " : "",
 			    ven_label(v));
 	}
+	if (listed > 12)
+		bprintf(seen, "; in all %zu VENs: %zu optIn and %zu optOut to "
+		    "modification %u, %zu answered an earlier one, %zu no "
+		    "response", listed, n_in, n_out, e ? e->mod : 0, n_old,
+		    n_none);
 	return ok >= need;
 }
 
