@@ -14,6 +14,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +45,14 @@ struct probe {
 	int which;
 	int done;
 	int passed;
+	int hello;			/* a ClientHello came in */
+	int stopped;			/* by a signal */
 	char offered[128];		/* versions in the ClientHello */
 	char detail[512];
 	struct event_base *base;
 	FILE *log;
 	struct event *timer;
+	struct event *sigterm, *sigint;
 };
 
 /* One log line: "WHEN [probe] a: b". */
@@ -100,6 +105,7 @@ hello_cb(SSL *ssl, int *al, void *arg)
 	int below = 0;
 
 	(void)al;
+	p->hello = 1;
 	p->offered[0] = '\0';
 	if (SSL_client_hello_get0_ext(ssl, 43, &ext, &len) && len >= 1 &&
 	    ext[0] + 1u <= len) {
@@ -128,16 +134,34 @@ hello_cb(SSL *ssl, int *al, void *arg)
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+/*
+ * What a connection event says about the VEN. Only a VEN that sent its
+ * ClientHello and then gave up tells us something; a connection closed
+ * before any hello, or a client certificate our side refused, proves
+ * nothing, and the probe waits for another attempt (or says why it is
+ * inconclusive).
+ */
 static void
 on_event(void *arg, const char *addr, const char *what)
 {
 	struct probe *p = arg;
 	int done = !strncmp(what, "handshake done", 14);
-	int refused = !strncmp(what, "handshake", 9) && !done;
-	int early = !strncmp(what, "closed before", 13);
+	int we_refused = !strncmp(what, "handshake refused", 17);
+	int client_gave_up = !strncmp(what, "handshake failed", 16) ||
+	    !strncmp(what, "closed before", 13);
 
 	plog(p, addr, what);
-	if (!done && !refused && !early)
+	if (we_refused) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "inconclusive: this side refused the "
+		    "VEN's certificate (%s); check --ca", what);
+		conclude(p, 0, why);
+		return;
+	}
+	if (client_gave_up && !p->hello)
+		return;		/* not even a ClientHello: wait for more */
+	if (!done && !client_gave_up)
 		return;
 	switch (p->which) {
 	case P_LEGACY:
@@ -155,6 +179,16 @@ on_event(void *arg, const char *addr, const char *what)
 		    "handshake with only the OpenADR TLS 1.2 suites");
 		break;
 	}
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct probe *p = arg;
+
+	(void)what;
+	p->stopped = (int)sig;
+	conclude(p, 0, "stopped by a signal");
 }
 
 static void
@@ -218,11 +252,21 @@ run_probe(struct probe *p, const char *listen, const char *cert,
 	}
 	plog(p, "probe", probe_titles[p->which]);
 	p->timer = evtimer_new(p->base, timeout_cb, p);
+	p->sigterm = evsignal_new(p->base, SIGTERM, signal_cb, p);
+	p->sigint = evsignal_new(p->base, SIGINT, signal_cb, p);
 	tv.tv_sec = (time_t)(probe_ms / 1000);
 	tv.tv_usec = (suseconds_t)(probe_ms % 1000) * 1000;
 	evtimer_add(p->timer, &tv);
+	if (p->sigterm)
+		event_add(p->sigterm, NULL);
+	if (p->sigint)
+		event_add(p->sigint, NULL);
 	event_base_dispatch(p->base);
 	event_free(p->timer);
+	if (p->sigterm)
+		event_free(p->sigterm);
+	if (p->sigint)
+		event_free(p->sigint);
 	http_server_drop(srv);
 	/* Let the closes go out before the next probe binds the port. */
 	event_base_loop(p->base, EVLOOP_NONBLOCK);
@@ -255,6 +299,17 @@ mockdispatch_conformance(struct event_base *base, const char *listen,
 		    probe_ms) != 0)
 			return 2;
 		failed |= !probes[i].passed;
+		if (probes[i].stopped) {
+			/* The rest are not run: said so below. */
+			for (int k = i + 1; k < P_COUNT; k++) {
+				memset(&probes[k], 0, sizeof(probes[k]));
+				probes[k].which = k;
+				snprintf(probes[k].detail,
+				    sizeof(probes[k].detail), "not run "
+				    "(stopped by a signal)");
+			}
+			break;
+		}
 	}
 	printf("acgw-mockdispatch: TLS conformance: %s\n", failed ? "FAILED" :
 	    "passed");
@@ -283,11 +338,14 @@ mockdispatch_conformance(struct event_base *base, const char *listen,
 		json_object_end(&j);
 		if (!(f = fopen(json, "w")) || fprintf(f, "%s\n", j.s) < 0 ||
 		    fclose(f) != 0)
-			fprintf(stderr, "acgw-mockdispatch: cannot write %s\n",
-			    json);
+			fprintf(stderr, "acgw-mockdispatch: %s: %s\n", json,
+			    strerror(errno));
 		json_free(&j);
 	}
-	if (junit && (f = fopen(junit, "w")) != NULL) {
+	if (junit && (f = fopen(junit, "w")) == NULL)
+		fprintf(stderr, "acgw-mockdispatch: %s: %s\n", junit,
+		    strerror(errno));
+	else if (junit) {
 		int nfail = 0;
 
 		for (int i = 0; i < P_COUNT; i++)
@@ -315,7 +373,9 @@ mockdispatch_conformance(struct event_base *base, const char *listen,
 			fprintf(f, "\"/>\n  </testcase>\n");
 		}
 		fprintf(f, "</testsuite>\n");
-		fclose(f);
+		if (fclose(f) != 0)
+			fprintf(stderr, "acgw-mockdispatch: %s: %s\n", junit,
+			    strerror(errno));
 	}
 	return failed ? 1 : 0;
 }

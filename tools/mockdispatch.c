@@ -124,6 +124,8 @@ struct md {
 	uint64_t received, sent, refused;
 	unsigned regs;			/* registrations made (REG-n) */
 	int exit_code;
+	int stopped;			/* by a signal: not a pass */
+	uint64_t drain_until;		/* the last action's answers, ms */
 	const char *json_path, *junit_path;
 };
 
@@ -281,10 +283,10 @@ ven_forget(struct ven *v)
 	v->ven_id[0] = v->reg_id[0] = '\0';
 }
 
+/* Everything the VTN recorded about the VEN, its identity aside. */
 static void
-ven_free(struct ven *v)
+ven_records_free(struct ven *v)
 {
-	ven_forget(v);
 	for (size_t i = 0; i < v->noffered; i++) {
 		free(v->offered[i].name);
 		free(v->offered[i].specifier);
@@ -293,14 +295,35 @@ ven_free(struct ven *v)
 		free(v->offered[i].rids.v);
 	}
 	free(v->offered);
+	v->offered = NULL;
+	v->noffered = 0;
 	for (size_t i = 0; i < v->nresps; i++)
 		free(v->resps[i].event_id);
 	free(v->resps);
+	v->resps = NULL;
+	v->nresps = 0;
 	for (size_t i = 0; i < v->nvalues; i++) {
 		free(v->values[i].request_id);
 		free(v->values[i].rid);
 	}
 	free(v->values);
+	v->values = NULL;
+	v->nvalues = 0;
+	v->tls_version[0] = v->tls_cipher[0] = '\0';
+}
+
+static void
+ven_amnesia(struct ven *v)
+{
+	ven_forget(v);
+	ven_records_free(v);
+}
+
+static void
+ven_free(struct ven *v)
+{
+	ven_forget(v);
+	ven_records_free(v);
 	free(v);
 }
 
@@ -659,6 +682,14 @@ handle(struct md *md, struct http_exchange *x, struct ven *v,
 		send_response(md, x, v, 400, "sent to the wrong service", NULL);
 		return;
 	}
+	/* Only registration is open to a VEN that is not registered. */
+	if (!v->registered && in->type != OADR_QUERY_REGISTRATION &&
+	    in->type != OADR_CREATE_PARTY_REGISTRATION &&
+	    in->type != OADR_CANCELED_PARTY_REGISTRATION) {
+		send_response(md, x, v, 452, "unknown venID: register first",
+		    NULL);
+		return;
+	}
 	switch (in->type) {
 	case OADR_QUERY_REGISTRATION:
 		created_party(md, v, in->u.query_registration.request_id, &out);
@@ -731,10 +762,6 @@ handle(struct md *md, struct http_exchange *x, struct ven *v,
 		}
 		break;
 	case OADR_REQUEST_EVENT:
-		if (!v->registered) {
-			send_response(md, x, v, 452, "unknown venID", NULL);
-			return;
-		}
 		v->distribute_pending = 0;
 		make_distribute(md, v, &out);
 		snprintf(rid, sizeof(rid), "%s",
@@ -994,9 +1021,11 @@ run_action(struct md *md, size_t idx)
 		    http_server_drop(md->srv));
 		break;
 	case STEP_RESTART:
+		/* A VTN that restarted knows nothing of its VENs any more:
+		 * registrations, answers, reports, sessions. Events stay. */
 		http_server_drop(md->srv);
 		for (size_t i = 0; i < md->nvens; i++)
-			ven_forget(md->vens[i]);
+			ven_amnesia(md->vens[i]);
 		break;
 	default:
 		break;
@@ -1426,7 +1455,10 @@ finish(struct md *md)
 		else
 			fail++;
 	}
-	md->exit_code = fail ? 1 : 0;
+	md->exit_code = fail || md->stopped ? 1 : 0;
+	if (md->stopped)
+		printf("acgw-mockdispatch: stopped by a signal before the end "
+		    "of the scenario\n");
 	printf("acgw-mockdispatch: scenario %s: %zu expectation(s) held, %zu "
 	    "failed, %zu VEN(s) seen, %llu messages in, %llu out, %llu "
 	    "refused, %.1fs\n", md->sc->name ? md->sc->name : md->sc->path,
@@ -1461,8 +1493,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (stop_signal) {
 		mlog(md, "== stopped by signal %d", (int)stop_signal);
+		md->stopped = 1;
 		finish(md);
-		md->exit_code = 1;
 		return;
 	}
 	if (md->resume_at && (uint64_t)now >= md->resume_at) {
@@ -1483,7 +1515,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < md->sc->nsteps; i++)
 		open |= is_expectation(md->sc->steps[i].kind) &&
 		    md->res[i].state == RES_PENDING;
-	if ((md->next == md->sc->nsteps && !open && !md->resume_at) ||
+	if ((md->next == md->sc->nsteps && !open && !md->resume_at &&
+	    (uint64_t)now >= md->drain_until) ||
 	    (md->timeout_ms && (uint64_t)now >= md->timeout_ms)) {
 		if (md->next < md->sc->nsteps || open)
 			mlog(md, "== stopped by --timeout");
@@ -1528,9 +1561,15 @@ usage(FILE *f)
 	    "      --timeout DURATION  stop after this long whatever is left\n"
 	    "      --conformance       TLS conformance probes instead of a "
 	    "scenario\n"
+	    "      --wrong-name-cert, --wrong-name-key\n"
+	    "                          the certificate for another name the "
+	    "second probe serves\n"
+	    "      --probe-timeout DURATION  how long each probe waits for the "
+	    "VEN (60s)\n"
 	    "  -t                      check the scenario and exit\n"
 	    "  -v                      log every payload in full\n"
-	    "  -V, -h                  version, this help\n"
+	    "  -V, --version           print the version and exit\n"
+	    "  -h, --help              print this help and exit\n"
 	    "Exit status: 0 every expectation held, 1 one failed, 2 usage or "
 	    "setup error.\n");
 }
@@ -1699,6 +1738,13 @@ main(int argc, char **argv)
 		md.exit_code = 2;
 		goto out;
 	}
+	/* After the last action, two polls' time for VENs to get it. */
+	for (size_t i = 0; i < md.sc->nsteps; i++)
+		if (!is_expectation(md.sc->steps[i].kind) &&
+		    md.sc->steps[i].at_ms + 2 * md.sc->poll_freq_ms >
+		    md.drain_until)
+			md.drain_until = md.sc->steps[i].at_ms +
+			    2 * md.sc->poll_freq_ms;
 	clock_gettime(CLOCK_MONOTONIC, &md.t0);
 	mlog(&md, "== listening on %s (port %u), scenario %s, %zu steps",
 	    listen, http_server_port(md.srv), md.sc->path, md.sc->nsteps);

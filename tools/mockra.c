@@ -789,6 +789,9 @@ answer(struct rra *r, const struct oadr_msg *in)
 		    dupstr(r->reg_id);
 		m.u.canceled_party_registration.ven_id = dupstr(r->ven_id);
 		send_later(r, "EiRegisterParty", &m);
+		/* No registration, no reports. */
+		for (size_t k = 0; k < r->nreqs; k++)
+			report_stop(r->reqs[k]);
 		r->state = V_CANCELLED;
 		r->reg_id[0] = r->ven_id[0] = '\0';
 		/* A real RA would call its operator; we try again later. */
@@ -1259,6 +1262,8 @@ usage(FILE *f)
 	    "      --log FILE            message log (default: standard "
 	    "error)\n"
 	    "  -v                        log every payload in full\n"
+	    "  -V, --version             print the version and exit\n"
+	    "  -h, --help                print this help and exit\n"
 	    "Exit status: 0 after a run, 2 on a usage or setup error.\n");
 }
 
@@ -1333,7 +1338,9 @@ main(int argc, char **argv)
 		}
 		if (dst && units_parse_duration(optarg, dst, err,
 		    sizeof(err)) != 0) {
-			fprintf(stderr, "acgw-mockra: %s\n", err);
+			fprintf(stderr, "acgw-mockra: --%s: %s\n", ch == 'T' ?
+			    "duration" : ch == 'P' ? "poll-interval" :
+			    "stagger", err);
 			return 2;
 		}
 	}

@@ -38,6 +38,7 @@ check "demo: ok; everything it made is in $demo"
 check "scenario ok: 9 steps"
 check "acgw-mockdispatch: scenario demo: 5 expectation(s) held, 0 failed, 3 VEN(s) seen"
 check "event DEMO-0001 modification 0"
+check "event DEMO-0001 modification 2 cancelled"
 check "EiReport oadrUpdateReport"
 [ -s "$demo/mockdispatch.json" ] && [ -s "$demo/mockra.json" ] &&
 	[ -s "$demo/audit/key" ] && [ -s "$demo/K0" ] ||
