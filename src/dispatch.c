@@ -194,13 +194,15 @@ dispatch_target_free(struct dispatch_target *t)
 {
 	free(t->duration_us);
 	free(t->watts);
+	free(t->signal_name);
 	memset(t, 0, sizeof(*t));
 }
 
-int
-dispatch_check_event(const struct dispatch_limits *lim,
-    const struct oadr_event *ev, int64_t now, struct dispatch_target *t,
-    char *why, size_t whylen)
+/* check_past: a start in the past counts (a new event, or a new start). */
+static int
+check_event(const struct dispatch_limits *lim, const struct oadr_event *ev,
+    int64_t now, int check_past, struct dispatch_target *t, char *why,
+    size_t whylen)
 {
 	const struct oadr_signal *s = NULL;
 	int64_t sum = 0, end;
@@ -227,12 +229,13 @@ dispatch_check_event(const struct dispatch_limits *lim,
 		    "dispatch.max_duration)", a);
 	}
 	end = ev->active.dtstart + ev->active.duration;
-	if (ev->active.dtstart + lim->past_tolerance_us < now && end <= now) {
+	if (ev->active.dtstart + lim->past_tolerance_us < now && end <= now &&
+	    check_past) {
 		units_format_datetime(end, a, sizeof(a));
 		return units_errf(why, whylen, "the event ended at %s, in the "
 		    "past", a);
 	}
-	if (ev->active.dtstart + lim->past_tolerance_us < now) {
+	if (ev->active.dtstart + lim->past_tolerance_us < now && check_past) {
 		units_format_datetime(ev->active.dtstart, a, sizeof(a));
 		units_format_iso_duration(lim->past_tolerance_us, b, sizeof(b));
 		return units_errf(why, whylen, "start %s is further in the past "
@@ -290,9 +293,20 @@ dispatch_check_event(const struct dispatch_limits *lim,
 		    "active period %s", a, b);
 	}
 	t->dtstart = ev->active.dtstart;
-	t->signal_name = s->name;
+	if (!(t->signal_name = strdup(s->name))) {
+		dispatch_target_free(t);
+		return units_errf(why, whylen, "out of memory");
+	}
 	t->signal_type = s->type;
 	return 0;
+}
+
+int
+dispatch_check_event(const struct dispatch_limits *lim,
+    const struct oadr_event *ev, int64_t now, struct dispatch_target *t,
+    char *why, size_t whylen)
+{
+	return check_event(lim, ev, now, 1, t, why, whylen);
 }
 
 /* ---- the engine -------------------------------------------------------- */
@@ -398,7 +412,7 @@ weight_of(const struct dispatch *d, const struct dispatch_ra *ra)
  * had something, has its event cancelled.
  */
 static void
-resplit(struct dispatch *d, struct dispatch_event *e)
+resplit(struct dispatch *d, struct dispatch_event *e, int force)
 {
 	struct dispatch_member *m = calloc(d->nras ? d->nras : 1, sizeof(*m));
 	int64_t *out = calloc(d->nras ? d->nras : 1, sizeof(*out));
@@ -426,22 +440,30 @@ resplit(struct dispatch *d, struct dispatch_event *e)
 	}
 	for (size_t r = 0; r < d->nras; r++) {
 		struct dispatch_share *s = &e->shares[r];
-		int any = 0, same = s->watts != NULL;
+		int any = 0, same = s->watts != NULL && s->n == e->target.n &&
+		    !force;
 
 		for (size_t i = 0; i < e->target.n; i++) {
 			any |= nw[r][i] != 0;
-			if (s->watts && s->watts[i] != nw[r][i])
+			if (same && s->watts[i] != nw[r][i])
 				same = 0;
 		}
 		if (!m[r].eligible) {
-			/* Opted out or late: its event stays as it was
-			 * answered (optOut) or is cancelled (late). */
-			if (s->state == SHARE_LATE && s->exists && !s->cancelled) {
+			/*
+			 * Opted out: its event stays as it answered it. Late,
+			 * or no longer active: its event is cancelled, so that
+			 * it does not act on it after all.
+			 */
+			if (s->state == SHARE_OPT_OUT)
+				continue;
+			if (s->exists && !s->cancelled) {
 				s->cancelled = 1;
 				s->mod++;
 				s->sent_at = 0;
 				d->changes++;
 			}
+			if (s->state != SHARE_LATE)
+				s->state = SHARE_NONE;
 			continue;
 		}
 		if (!any && !s->exists) {
@@ -463,6 +485,7 @@ resplit(struct dispatch *d, struct dispatch_event *e)
 		}
 		free(s->watts);
 		s->watts = nw[r];
+		s->n = e->target.n;
 		nw[r] = NULL;
 		s->mod += s->exists;
 		s->exists = 1;
@@ -504,16 +527,17 @@ take_event(struct dispatch *d, struct dispatch_event *e,
     const struct oadr_event *ev, int64_t now)
 {
 	struct oadr_event copy;
+	int is_new = e->received_at == 0;
+	int64_t old_start = e->up.active.dtstart;
 
 	if (copy_event(&copy, ev) != 0)
 		return;
 	{
 		/* Replace the stored upstream event. */
-		struct oadr_event old = e->up;
 		struct dispatch_event tmp;
 
 		memset(&tmp, 0, sizeof(tmp));
-		tmp.up = old;
+		tmp.up = e->up;
 		event_clear(&tmp, 0);
 	}
 	e->up = copy;
@@ -526,9 +550,13 @@ take_event(struct dispatch *d, struct dispatch_event *e,
 	{
 		struct dispatch_target nt;
 
-		/* Checked on our copy: the target borrows its signal name. */
-		e->refused = dispatch_check_event(&d->cfg.lim, &e->up, now,
-		    &nt, e->why, sizeof(e->why)) != 0;
+		/*
+		 * A start in the past is refused for a new event or a new
+		 * start; an event already running may be modified.
+		 */
+		e->refused = check_event(&d->cfg.lim, &e->up, now, is_new ||
+		    e->up.active.dtstart != old_start, &nt, e->why,
+		    sizeof(e->why)) != 0;
 		if (e->refused) {
 			/*
 			 * Nothing relayed; what was relayed before is
@@ -542,13 +570,17 @@ take_event(struct dispatch *d, struct dispatch_event *e,
 		e->target = nt;
 	}
 	e->why[0] = '\0';
-	/* A modification asks every RA again: their answers were for the
-	 * previous one. */
+	/* Listed again after a cancellation: it is live again. */
+	e->cancelled = 0;
+	/*
+	 * A modification asks every RA again (times or values may have
+	 * moved): every RA told of the event gets a new modification.
+	 */
 	for (size_t r = 0; r < d->nras; r++)
 		if (e->shares[r].state == SHARE_OPT_OUT ||
 		    e->shares[r].state == SHARE_LATE)
 			e->shares[r].state = SHARE_PENDING;
-	resplit(d, e);
+	resplit(d, e, 1);
 	d->changes++;
 }
 
@@ -638,7 +670,7 @@ dispatch_answer(struct dispatch *d, size_t ra, const char *event_id,
 	s->answered_at = now;
 	d->changes++;
 	if (s->state == SHARE_OPT_OUT)
-		resplit(d, e);
+		resplit(d, e, 0);
 	return 0;
 }
 
@@ -662,7 +694,7 @@ dispatch_tick(struct dispatch *d, int64_t now)
 			}
 		}
 		if (moved) {
-			resplit(d, e);
+			resplit(d, e, 0);
 			d->changes++;
 			changed++;
 		}
@@ -683,7 +715,7 @@ dispatch_ras_changed(struct dispatch *d, const struct dispatch_ra *ras,
 		if (!d->events[i].cancelled && !d->events[i].refused) {
 			uint64_t before = d->changes;
 
-			resplit(d, &d->events[i]);
+			resplit(d, &d->events[i], 0);
 			changed += d->changes != before;
 		}
 	return changed;
@@ -705,7 +737,8 @@ dispatch_coverage(const struct dispatch *d, const struct dispatch_event *e)
 			continue;
 		for (size_t r = 0; r < d->nras; r++)
 			if (e->shares[r].state == SHARE_OPT_IN &&
-			    !e->shares[r].cancelled && e->shares[r].watts)
+			    !e->shares[r].cancelled && e->shares[r].watts &&
+			    i < e->shares[r].n)
 				ok += e->shares[r].watts[i];
 		if ((double)ok / (double)e->target.watts[i] < worst)
 			worst = (double)ok / (double)e->target.watts[i];
@@ -816,7 +849,8 @@ ra_event(const struct dispatch_event *e, const struct dispatch_share *s,
 		    &sig->intervals.v, &sig->intervals.n, sizeof(*iv));
 		struct oadr_stream_payload *p;
 		char uid[24];
-		double kw = s->watts ? (double)s->watts[i] / 1000 : 0;
+		double kw = s->watts && i < s->n ?
+		    (double)s->watts[i] / 1000 : 0;
 
 		if (!iv)
 			return -1;

@@ -336,6 +336,26 @@ http_reply(struct http_exchange *x, const char *body, size_t len)
 	evbuffer_free(b);
 }
 
+/*
+ * The standard phrase: the status line must not carry the text, which may
+ * quote what the peer sent (a CR LF there would split the response).
+ */
+static const char *
+reason_phrase(int code)
+{
+	switch (code) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
 void
 http_reply_error(struct http_exchange *x, int code, const char *text)
 {
@@ -346,7 +366,7 @@ http_reply_error(struct http_exchange *x, int code, const char *text)
 	    "Content-Type", "text/plain; charset=utf-8");
 	if (b)
 		evbuffer_add_printf(b, "%s\n", text);
-	evhttp_send_reply(x->req, code, text, b);
+	evhttp_send_reply(x->req, code, reason_phrase(code), b);
 	if (b)
 		evbuffer_free(b);
 }
@@ -358,6 +378,7 @@ http_server_new(struct event_base *base, const struct http_server_opts *o,
 	struct http_server *s = calloc(1, sizeof(*s));
 	struct units_sockaddr sa;
 	struct evhttp_bound_socket *b;
+	struct evconnlistener *lev;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct timeval tv;
@@ -404,18 +425,20 @@ http_server_new(struct event_base *base, const struct http_server_opts *o,
 		s->port = ntohs(ss.ss_family == AF_INET6 ?
 		    ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port);
-	s->lev = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE |
+	lev = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE |
 	    LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (s->lev == NULL) {
+	if (lev == NULL) {
 		snprintf(err, errlen, "%s: cannot listen", o->listen);
 		goto fail;
 	}
 	fd = -1;
-	if ((b = evhttp_bind_listener(s->http, s->lev)) == NULL) {
+	if ((b = evhttp_bind_listener(s->http, lev)) == NULL) {
+		evconnlistener_free(lev);	/* closes the socket */
 		snprintf(err, errlen, "%s: cannot listen", o->listen);
 		goto fail;
 	}
 	(void)b;
+	s->lev = lev;		/* evhttp frees it with itself */
 	return s;
 fail:
 	if (fd != -1)
@@ -491,15 +514,30 @@ struct http_client {
 	SSL *ssl;
 	int dead;			/* evcon must not carry another request */
 	struct post *posts;		/* in flight */
+	struct parked *parked;
 	char fail[200];			/* first verify failure of this session */
 	char tls[96];
 };
 
 struct post {
 	struct post *next, *prev;
+	struct post **head;		/* the list it is on */
 	struct http_client *c;
 	http_response_cb cb;
 	void *arg;
+	int orphan;			/* its connection was given up */
+};
+
+/*
+ * A connection given up while libevent may still call back into it (we
+ * may be inside one of its callbacks): freed from the loop, later.
+ */
+struct parked {
+	struct parked *next;
+	struct evhttp_connection *evcon;
+	struct post *posts;
+	struct event *ev;
+	struct http_client *c;
 };
 
 static int http_client_idx = -1;
@@ -510,23 +548,69 @@ post_unlink(struct post *p)
 	if (p->prev)
 		p->prev->next = p->next;
 	else
-		p->c->posts = p->next;
+		*p->head = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
 }
 
 static void
-client_drop(struct http_client *c)
+parked_free(struct parked *pk)
 {
 	/* evhttp frees requests still queued without calling back. */
-	while (c->posts != NULL) {
-		struct post *p = c->posts;
+	evhttp_connection_free(pk->evcon);	/* frees bev and SSL */
+	while (pk->posts != NULL) {
+		struct post *p = pk->posts;
 
 		post_unlink(p);
 		free(p);
 	}
-	if (c->evcon != NULL)
-		evhttp_connection_free(c->evcon);	/* frees bev and SSL */
+	event_free(pk->ev);
+	free(pk);
+}
+
+static void
+parked_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct parked *pk = arg, **pp;
+
+	(void)fd, (void)what;
+	for (pp = &pk->c->parked; *pp && *pp != pk; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = pk->next;
+	parked_free(pk);
+}
+
+/* Give up the connection; it is freed from the loop, not from here. */
+static void
+client_drop(struct http_client *c)
+{
+	struct parked *pk;
+	struct timeval now = { 0, 0 };
+
+	if (c->evcon == NULL) {
+		c->dead = 0;
+		return;
+	}
+	if ((pk = calloc(1, sizeof(*pk))) == NULL ||
+	    (pk->ev = evtimer_new(c->base, parked_cb, pk)) == NULL) {
+		/* Out of memory: leak the connection rather than free it
+		 * under a callback that may still run. */
+		free(pk);
+	} else {
+		pk->evcon = c->evcon;
+		pk->c = c;
+		pk->posts = c->posts;
+		for (struct post *p = pk->posts; p; p = p->next) {
+			p->head = &pk->posts;
+			p->orphan = 1;
+		}
+		pk->next = c->parked;
+		c->parked = pk;
+		evtimer_add(pk->ev, &now);
+	}
+	c->posts = NULL;
 	c->evcon = NULL;
 	c->ssl = NULL;
 	c->dead = 0;
@@ -616,7 +700,9 @@ client_response_cb(struct evhttp_request *req, void *arg)
 	if (code == 0) {
 		unsigned long e = ERR_peek_last_error();
 
-		if (c->fail[0])
+		if (p->orphan)
+			snprintf(why, sizeof(why), "connection closed");
+		else if (c->fail[0])
 			snprintf(why, sizeof(why), "%s", c->fail);
 		else if (e != 0 && ERR_GET_LIB(e) != ERR_LIB_SYS &&
 		    ERR_GET_LIB(e) != 0)
@@ -634,7 +720,7 @@ client_response_cb(struct evhttp_request *req, void *arg)
 		const char *body = len ? (const char *)evbuffer_pullup(in, -1) :
 		    "";
 
-		if (c->ssl)
+		if (c->ssl && !p->orphan)
 			snprintf(c->tls, sizeof(c->tls), "%s %s",
 			    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
 		p->cb(p->arg, code, body, len, NULL);
@@ -713,6 +799,7 @@ http_post(struct http_client *c, const char *service, const char *body,
 	p->c = c;
 	p->cb = cb;
 	p->arg = arg;
+	p->head = &c->posts;
 	p->next = c->posts;
 	if (c->posts)
 		c->posts->prev = p;
@@ -727,7 +814,10 @@ http_post(struct http_client *c, const char *service, const char *body,
 	snprintf(uri, sizeof(uri), "%s%s%s", c->url.path, HTTP_OADR_PATH,
 	    service);
 	if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, uri) != 0) {
-		/* libevent 2.1.12 unlinks but does not free it here. */
+		/*
+		 * libevent 2.1.12 unlinks but does not free it when the
+		 * connect fails (the one way this fails but out of memory).
+		 */
 		evhttp_request_free(req);
 		post_unlink(p);
 		free(p);
@@ -744,6 +834,13 @@ http_client_free(struct http_client *c)
 	if (c == NULL)
 		return;
 	client_drop(c);
+	/* Outside any callback now: what was parked goes at once. */
+	while (c->parked != NULL) {
+		struct parked *pk = c->parked;
+
+		c->parked = pk->next;
+		parked_free(pk);
+	}
 	config_url_free(&c->url);
 	free(c->server_name);
 	free(c);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -45,7 +46,8 @@ struct probe {
 	int which;
 	int done;
 	int passed;
-	int hello;			/* a ClientHello came in */
+	char hellos[16][64];		/* connections that sent a ClientHello */
+	unsigned nhellos;
 	int stopped;			/* by a signal */
 	char offered[128];		/* versions in the ClientHello */
 	char detail[512];
@@ -105,7 +107,16 @@ hello_cb(SSL *ssl, int *al, void *arg)
 	int below = 0;
 
 	(void)al;
-	p->hello = 1;
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = SSL_get_fd(ssl);
+
+		if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss,
+		    &sl) == 0)
+			units_format_sockaddr((struct sockaddr *)&ss,
+			    p->hellos[p->nhellos++ % 16], 64);
+	}
 	p->offered[0] = '\0';
 	if (SSL_client_hello_get0_ext(ssl, 43, &ext, &len) && len >= 1 &&
 	    ext[0] + 1u <= len) {
@@ -134,6 +145,16 @@ hello_cb(SSL *ssl, int *al, void *arg)
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+/* Did the connection from addr send its ClientHello? */
+static int
+said_hello(const struct probe *p, const char *addr)
+{
+	for (unsigned i = 0; i < p->nhellos && i < 16; i++)
+		if (!strcmp(p->hellos[i], addr))
+			return 1;
+	return 0;
+}
+
 /*
  * What a connection event says about the VEN. Only a VEN that sent its
  * ClientHello and then gave up tells us something; a connection closed
@@ -159,7 +180,7 @@ on_event(void *arg, const char *addr, const char *what)
 		conclude(p, 0, why);
 		return;
 	}
-	if (client_gave_up && !p->hello)
+	if (client_gave_up && !said_hello(p, addr))
 		return;		/* not even a ClientHello: wait for more */
 	if (!done && !client_gave_up)
 		return;
@@ -170,9 +191,16 @@ on_event(void *arg, const char *addr, const char *what)
 		    "nothing below TLS 1.2");
 		break;
 	case P_WRONG_NAME:
-		conclude(p, !done, done ? "the VEN accepted a server "
-		    "certificate for another name" : "the VEN refused the "
-		    "certificate for another name");
+		if (done)
+			conclude(p, 0, "the VEN accepted a server certificate "
+			    "for another name");
+		else if (!strncmp(what, "handshake failed: the client sent "
+		    "alert", 37))
+			conclude(p, 1, "the VEN refused the certificate for "
+			    "another name");
+		else
+			conclude(p, 0, "inconclusive: the VEN closed the "
+			    "connection without an alert, not saying why");
 		break;
 	case P_OPENADR:
 		conclude(p, done, done ? what : "the VEN did not complete a "

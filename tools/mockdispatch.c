@@ -198,6 +198,9 @@ ven_find(struct md *md, const char *fp, const char *ven_id,
 		if (!first)
 			first = v;
 	}
+	/* A venID this certificate was not given: no VEN of its. */
+	if (ven_id && !ven_name)
+		return NULL;
 	/* A venName not seen yet under this certificate: a new VEN. */
 	if (ven_name && first && first->name[0])
 		return NULL;
@@ -719,6 +722,7 @@ handle(struct md *md, struct http_exchange *x, struct ven *v,
 			v->registered = 1;
 			v->registered_ms = now_ms(md);
 		}
+		v->registered_ms = now_ms(md);
 		snprintf(v->name, sizeof(v->name), "%s",
 		    c->ven_name ? c->ven_name : "");
 		if (md->nevents)
@@ -826,6 +830,22 @@ on_request(void *arg, struct http_exchange *x)
 		mlog(md, "<- %s (%s) %s: refused: %s", http_peer(x)->subject_cn,
 		    http_peer_addr(x), service, err);
 		http_reply_error(x, 400, err);
+		return;
+	}
+	if (msg_ven_id(&in) && in.type != OADR_CREATE_PARTY_REGISTRATION &&
+	    !ven_find(md, http_peer(x)->openadr_fp, msg_ven_id(&in), NULL)) {
+		/* The payload names a VEN this session's certificate is not. */
+		struct oadr_msg out;
+
+		mlog(md, "<- %s %s %s with venID %s: not this certificate's",
+		    http_peer(x)->subject_cn, service,
+		    oadr_msg_name(in.type), msg_ven_id(&in));
+		memset(&out, 0, sizeof(out));
+		out.type = OADR_RESPONSE;
+		response_ok(&out.u.response.response, 452, "venID not "
+		    "registered for this certificate", NULL);
+		send_msg(md, x, NULL, &out);
+		oadr_msg_free(&in);
 		return;
 	}
 	if (!(v = ven_get(md, http_peer(x), msg_ven_id(&in),
@@ -1221,7 +1241,11 @@ describe_expectation(const struct md *md, const struct step *st,
 	units_format_duration(st->within_ms, w, sizeof(w));
 	switch (st->kind) {
 	case STEP_EXPECT_REGISTRATION:
-		bprintf(b, "%zu registered VEN(s) within %s", need, w);
+		if (st->again)
+			bprintf(b, "%zu VEN(s) registered again within %s",
+			    need, w);
+		else
+			bprintf(b, "%zu registered VEN(s) within %s", need, w);
 		break;
 	case STEP_EXPECT_RESPONSE:
 		bprintf(b, "%s to %s (its latest modification) from %s%zu "
@@ -1262,10 +1286,18 @@ evaluate(struct md *md, size_t idx, int64_t now)
 
 	sbuf[0] = ebuf[0] = '\0';
 	switch (st->kind) {
-	case STEP_EXPECT_REGISTRATION:
-		held = registered(md) >= want_vens(md, st);
-		bprintf(&seen, "%zu registered", registered(md));
+	case STEP_EXPECT_REGISTRATION: {
+		size_t n = 0;
+
+		/* again: registered (again) since this step's time. */
+		for (size_t i = 0; i < md->nvens; i++)
+			n += md->vens[i]->registered && (!st->again ||
+			    md->vens[i]->registered_ms >= (int64_t)st->at_ms);
+		held = n >= want_vens(md, st);
+		bprintf(&seen, "%zu registered%s", n, st->again ?
+		    " since then" : "");
 		break;
+	}
 	case STEP_EXPECT_RESPONSE:
 		held = check_response(md, st, &seen);
 		break;

@@ -718,6 +718,15 @@ answer(struct rra *r, const struct oadr_msg *in)
 			rlog(r, "   the VTN does not know us (%03u): "
 			    "registering again", in->u.response.response.code);
 			r->reg_id[0] = r->ven_id[0] = '\0';
+			/* A VTN that forgot us forgot our answers too: its
+			 * events are new to us again. */
+			for (size_t k = 0; k < r->nevents; k++) {
+				ev_clear(r->events[k]);
+				free(r->events[k]);
+			}
+			free(r->events);
+			r->events = NULL;
+			r->nevents = 0;
 			restart(r, poll_ms(r));
 		}
 		return;

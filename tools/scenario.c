@@ -514,7 +514,8 @@ static int
 parse_expect(struct ydoc *y, yaml_node_t *n, const char *base,
     struct step *st)
 {
-	static const char *const reg_keys[] = { "vens", "within", NULL };
+	static const char *const reg_keys[] = { "vens", "within", "again",
+	    NULL };
 	static const char *const resp_keys[] = { "event", "opt", "vens",
 	    "within", NULL };
 	static const char *const rep_keys[] = { "request", "vens", "reports",
@@ -542,6 +543,9 @@ parse_expect(struct ydoc *y, yaml_node_t *n, const char *base,
 		return -1;
 	if ((v = ydoc_get(y, n, "within")) &&
 	    ydoc_duration(y, v, KEY("within"), &st->within_ms) != 0)
+		return -1;
+	if ((v = ydoc_get(y, n, "again")) &&
+	    ydoc_bool(y, v, KEY("again"), &st->again) != 0)
 		return -1;
 	switch (st->kind) {
 	case STEP_EXPECT_RESPONSE:

@@ -59,6 +59,7 @@ struct step {
 	uint64_t duration;
 	/* expectations */
 	uint64_t within_ms;
+	int again;			/* expect_registration: since this step */
 	long vens;			/* -1: every registered VEN */
 	int opt;			/* enum oadr_opt_type */
 	uint32_t min_reports;

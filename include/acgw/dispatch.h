@@ -73,7 +73,7 @@ struct dispatch_target {
 	size_t n;
 	int64_t *duration_us;		/* per interval */
 	int64_t *watts;			/* per interval */
-	const char *signal_name;	/* borrowed from the event */
+	char *signal_name;		/* its own copy */
 	int signal_type;
 };
 
@@ -126,7 +126,8 @@ enum dispatch_share_state {
 /* One RA's part of one upstream event. */
 struct dispatch_share {
 	uint32_t mod;			/* the RA-side modification number */
-	int64_t *watts;			/* per interval */
+	int64_t *watts;			/* per interval ... */
+	size_t n;			/* ... this many */
 	int state;			/* enum dispatch_share_state */
 	int cancelled;			/* the RA-side event is cancelled */
 	int exists;			/* the RA has been told of this event */

@@ -48,7 +48,7 @@ struct http_server_opts {
 struct http_server *http_server_new(struct event_base *base,
     const struct http_server_opts *o, char *err, size_t errlen);
 void http_server_free(struct http_server *s);
-/* The port actually bound (for "127.0.0.1:0"). */
+/* The port bound (as in the listen address). */
 uint16_t http_server_port(const struct http_server *s);
 /* Close every connection (close_notify first). Returns how many. */
 size_t http_server_drop(struct http_server *s);

@@ -579,6 +579,90 @@ START_TEST(engine_coverage)
 }
 END_TEST
 
+/* Regressions: what a review found in the engine. */
+START_TEST(engine_review_cases)
+{
+	static const double one[] = { 3000 }, two[] = { 3000, 1200 };
+	struct dispatch_ra ras[3];
+	struct oadr_distribute_event seen;
+	struct oadr_event *e;
+	struct dispatch d;
+	struct oadr_msg m;
+	int opt;
+
+	/* An added interval: every RA's part grows with it (no overflow);
+	 * the RAs' events after a cancellation still build. */
+	engine(&d, 1.0);
+	distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, one, 1,
+	    NOW + 600 * SEC), 0, OADR_STATUS_FAR, NOW);
+	distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, two, 2,
+	    NOW + 600 * SEC), 1, OADR_STATUS_FAR, NOW + SEC);
+	ck_assert_uint_eq(d.events[0].shares[2].n, 2);
+	shares_are(&d, 1, 200000, 400000, 600000);
+	distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, two, 2,
+	    NOW + 600 * SEC), 2, OADR_STATUS_CANCELLED, NOW + 2 * SEC);
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(dispatch_ra_events(&d, 0, NOW + 3 * SEC, &seen), 0);
+	ck_assert_uint_eq(seen.n_events, 1);
+	ck_assert_int_eq(seen.events[0].descriptor.status,
+	    OADR_STATUS_CANCELLED);
+	ck_assert_str_eq(seen.events[0].signals[0].name, "LOAD_DISPATCH");
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_DISTRIBUTE_EVENT;
+	m.u.distribute_event = seen;
+	oadr_msg_free(&m);
+	/* Listed again with a higher modification: live again, re-split. */
+	distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, one, 1,
+	    NOW + 600 * SEC), 3, OADR_STATUS_FAR, NOW + 4 * SEC);
+	ck_assert_int_eq(d.events[0].cancelled, 0);
+	ck_assert_int_eq(d.events[0].shares[0].cancelled, 0);
+	shares_are(&d, 0, 500000, 1000000, 1500000);
+	dispatch_free(&d);
+
+	/* A new start with the same values: every RA gets a new
+	 * modification all the same (its times moved). */
+	engine(&d, 1.0);
+	distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, one, 1,
+	    NOW + 600 * SEC), 0, OADR_STATUS_FAR, NOW);
+	distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, one, 1,
+	    NOW + 900 * SEC), 1, OADR_STATUS_FAR, NOW + SEC);
+	for (size_t r = 0; r < 3; r++)
+		ck_assert_uint_eq(d.events[0].shares[r].mod, 1);
+	dispatch_free(&d);
+
+	/* A running event may be modified; a new one starting long ago is
+	 * refused. */
+	engine(&d, 1.0);
+	distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, two, 2,
+	    NOW), 0, OADR_STATUS_ACTIVE, NOW);
+	e = event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, two, 2, NOW);
+	e->signals[0].intervals.v[1].payloads[0].value.value = 900;
+	distribute(&d, e, 1, OADR_STATUS_ACTIVE, NOW + 1200 * SEC);
+	ck_assert_int_eq(d.events[0].refused, 0);
+	shares_are(&d, 1, 150000, 300000, 450000);
+	dispatch_free(&d);
+
+	/* An RA that stops being active before it got its part: the part
+	 * is cancelled and moves, and the upstream answer is not held up. */
+	engine(&d, 0.5);
+	distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, one, 1,
+	    NOW + 600 * SEC), 0, OADR_STATUS_FAR, NOW);
+	memcpy(ras, fleet, sizeof(ras));
+	ras[2].active = 0;
+	dispatch_ras_changed(&d, ras, 3);
+	ck_assert_int_eq(d.events[0].shares[2].cancelled, 1);
+	shares_are(&d, 0, 1000000, 2000000, 1500000);
+	for (size_t r = 0; r < 2; r++) {
+		dispatch_delivered(&d, r, NOW);
+		ck_assert_int_eq(dispatch_answer(&d, r, "E1",
+		    d.events[0].shares[r].mod, OADR_OPT_IN, NOW), 0);
+	}
+	ck_assert_int_eq(dispatch_upstream_due(&d, 0, &opt), 1);
+	ck_assert_int_eq(opt, OADR_OPT_IN);
+	dispatch_free(&d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -600,5 +684,6 @@ main(void)
 	tcase_add_test(tc, engine_late_modify_cancel);
 	tcase_add_test(tc, engine_implied_cancel_and_refusal);
 	tcase_add_test(tc, engine_coverage);
+	tcase_add_test(tc, engine_review_cases);
 	return tl_run_suite(s);
 }
