@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "acgw/dispatch.h"
+#include "acgw/json.h"
 #include "acgw/units.h"
 
 /* ---- allocation ------------------------------------------------------- */
@@ -887,5 +888,288 @@ dispatch_ra_events(const struct dispatch *d, size_t ra, int64_t now,
 		if (!ev || ra_event(e, s, now, ev) != 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* ---- persistence ---------------------------------------------------------- */
+
+static void
+save_ints(struct json_buf *j, const char *key, const int64_t *v, size_t n)
+{
+	json_key(j, key);
+	json_array_begin(j);
+	for (size_t i = 0; i < n; i++)
+		json_int(j, v ? v[i] : 0);
+	json_array_end(j);
+}
+
+int
+dispatch_save(const struct dispatch *d, struct json_buf *j, char *err,
+    size_t errlen)
+{
+	json_object_begin(j);
+	json_kv_int(j, "version", 1);
+	json_key(j, "events");
+	json_array_begin(j);
+	for (size_t i = 0; i < d->nevents; i++) {
+		const struct dispatch_event *e = &d->events[i];
+		struct oadr_msg m;
+		char why[OADR_ERR_MAX], *xml;
+		size_t len;
+
+		/* The upstream event as the codec writes it: exact. */
+		memset(&m, 0, sizeof(m));
+		m.type = OADR_DISTRIBUTE_EVENT;
+		m.u.distribute_event.request_id = (char *)"saved";
+		m.u.distribute_event.vtn_id = (char *)"saved";
+		m.u.distribute_event.events = (struct oadr_event *)&e->up;
+		m.u.distribute_event.n_events = 1;
+		if (!(xml = oadr_build(&m, NULL, &len, why, sizeof(why))))
+			return units_errf(err, errlen, "event %s: %s", e->id,
+			    why);
+		json_object_begin(j);
+		json_kv_str(j, "id", e->id);
+		json_kv_int(j, "mod", e->mod);
+		json_kv_bool(j, "cancelled", e->cancelled);
+		json_kv_bool(j, "refused", e->refused);
+		json_kv_str(j, "why", e->why);
+		json_kv_int(j, "received_at", e->received_at);
+		json_kv_bool(j, "answered", e->answered);
+		json_kv_int(j, "answered_mod", e->answered_mod);
+		json_kv_int(j, "answered_opt", e->answered_opt);
+		json_kv_str(j, "up", xml);
+		free(xml);
+		json_key(j, "target");
+		json_object_begin(j);
+		json_kv_int(j, "dtstart", e->target.dtstart);
+		json_kv_str(j, "signal", e->target.signal_name ?
+		    e->target.signal_name : "");
+		json_kv_int(j, "type", e->target.signal_type);
+		save_ints(j, "durations", e->target.duration_us, e->target.n);
+		save_ints(j, "watts", e->target.watts, e->target.n);
+		json_object_end(j);
+		json_key(j, "shares");
+		json_array_begin(j);
+		for (size_t r = 0; r < d->nras; r++) {
+			const struct dispatch_share *s = &e->shares[r];
+
+			if (!s->exists && s->state == SHARE_PENDING &&
+			    !s->watts)
+				continue;
+			json_object_begin(j);
+			json_kv_str(j, "ra", d->ras[r].name);
+			json_kv_int(j, "mod", s->mod);
+			json_kv_int(j, "state", s->state);
+			json_kv_bool(j, "cancelled", s->cancelled);
+			json_kv_bool(j, "exists", s->exists);
+			json_kv_int(j, "sent_at", s->sent_at);
+			json_kv_int(j, "deadline", s->deadline);
+			json_kv_int(j, "answered_at", s->answered_at);
+			save_ints(j, "watts", s->watts, s->n);
+			json_object_end(j);
+		}
+		json_array_end(j);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
+	if (j->failed)
+		return units_errf(err, errlen, "out of memory");
+	return 0;
+}
+
+/* Members of a saved object, each checked for its type. */
+static int
+get_int(const struct json_value *o, const char *key, int64_t *v)
+{
+	const struct json_value *x = json_get(o, key);
+
+	if (!x || x->type != JSON_NUMBER || !x->is_int)
+		return -1;
+	*v = x->integer;
+	return 0;
+}
+
+static int
+get_bool(const struct json_value *o, const char *key, int *v)
+{
+	const struct json_value *x = json_get(o, key);
+
+	if (!x || x->type != JSON_BOOL)
+		return -1;
+	*v = x->boolean != 0;
+	return 0;
+}
+
+static const char *
+get_str(const struct json_value *o, const char *key)
+{
+	const struct json_value *x = json_get(o, key);
+
+	return x && x->type == JSON_STRING ? x->string : NULL;
+}
+
+static int
+get_ints(const struct json_value *o, const char *key, int64_t **v,
+    size_t *n)
+{
+	const struct json_value *x = json_get(o, key);
+
+	*v = NULL;
+	*n = 0;
+	if (!x || x->type != JSON_ARRAY)
+		return -1;
+	if (x->n && !(*v = calloc(x->n, sizeof(**v))))
+		return -1;
+	for (size_t i = 0; i < x->n; i++) {
+		if (x->items[i]->type != JSON_NUMBER || !x->items[i]->is_int) {
+			free(*v);
+			*v = NULL;
+			return -1;
+		}
+		(*v)[i] = x->items[i]->integer;
+	}
+	*n = x->n;
+	return 0;
+}
+
+static int
+load_event(struct dispatch *d, const struct json_value *o,
+    struct dispatch_event *e, char *why, size_t whylen)
+{
+	const struct json_value *t = json_get(o, "target"),
+	    *sh = json_get(o, "shares");
+	const char *id = get_str(o, "id"), *up = get_str(o, "up"),
+	    *w = get_str(o, "why"), *sig;
+	int64_t v, *dur = NULL;
+	size_t nd = 0;
+	struct oadr_msg m;
+	char perr[OADR_ERR_MAX];
+
+	if (!id || !up || !w || !t || t->type != JSON_OBJECT || !sh ||
+	    sh->type != JSON_ARRAY)
+		return units_errf(why, whylen, "an event lacks its id, up, why, "
+		    "target or shares");
+	if (oadr_parse(up, strlen(up), NULL, NULL, &m, perr,
+	    sizeof(perr)) != 0 || m.type != OADR_DISTRIBUTE_EVENT ||
+	    m.u.distribute_event.n_events != 1) {
+		if (m.type)
+			oadr_msg_free(&m);
+		return units_errf(why, whylen, "event %s: its upstream copy "
+		    "does not read back: %s", id, perr);
+	}
+	if (copy_event(&e->up, &m.u.distribute_event.events[0]) != 0) {
+		oadr_msg_free(&m);
+		return units_errf(why, whylen, "out of memory");
+	}
+	oadr_msg_free(&m);
+	if (!(e->id = strdup(id)) || !(e->shares = calloc(d->nras ? d->nras :
+	    1, sizeof(*e->shares))))
+		return units_errf(why, whylen, "out of memory");
+	snprintf(e->why, sizeof(e->why), "%s", w);
+	if (get_int(o, "mod", &v) != 0 || v < 0 || v > UINT32_MAX)
+		goto bad;
+	e->mod = (uint32_t)v;
+	if (get_bool(o, "cancelled", &e->cancelled) != 0 ||
+	    get_bool(o, "refused", &e->refused) != 0 ||
+	    get_int(o, "received_at", &e->received_at) != 0 ||
+	    get_bool(o, "answered", &e->answered) != 0 ||
+	    get_int(o, "answered_mod", &v) != 0)
+		goto bad;
+	e->answered_mod = (uint32_t)v;
+	if (get_int(o, "answered_opt", &v) != 0)
+		goto bad;
+	e->answered_opt = (int)v;
+	/* The target */
+	if (get_int(t, "dtstart", &e->target.dtstart) != 0 ||
+	    !(sig = get_str(t, "signal")) || get_int(t, "type", &v) != 0 ||
+	    get_ints(t, "durations", &dur, &nd) != 0 ||
+	    get_ints(t, "watts", &e->target.watts, &e->target.n) != 0 ||
+	    nd != e->target.n) {
+		free(dur);
+		goto bad;
+	}
+	e->target.duration_us = dur;
+	e->target.signal_type = (int)v;
+	if (*sig && !(e->target.signal_name = strdup(sig)))
+		return units_errf(why, whylen, "out of memory");
+	/* Parts, by RA name: an RA no longer configured is dropped. */
+	for (size_t k = 0; k < sh->n; k++) {
+		const struct json_value *so = sh->items[k];
+		const char *ra = so->type == JSON_OBJECT ? get_str(so, "ra") :
+		    NULL;
+		struct dispatch_share *s = NULL;
+		int64_t mod, state;
+
+		for (size_t r = 0; ra && r < d->nras && !s; r++)
+			if (!strcmp(d->ras[r].name, ra))
+				s = &e->shares[r];
+		if (!ra)
+			goto bad;
+		if (!s)
+			continue;
+		if (get_int(so, "mod", &mod) != 0 || get_int(so, "state",
+		    &state) != 0 || get_bool(so, "cancelled", &s->cancelled) ||
+		    get_bool(so, "exists", &s->exists) || get_int(so,
+		    "sent_at", &s->sent_at) || get_int(so, "deadline",
+		    &s->deadline) || get_int(so, "answered_at",
+		    &s->answered_at) || get_ints(so, "watts", &s->watts, &s->n) ||
+		    state < SHARE_PENDING || state > SHARE_NONE)
+			goto bad;
+		s->mod = (uint32_t)mod;
+		s->state = (int)state;
+	}
+	return 0;
+bad:
+	return units_errf(why, whylen, "event %s: a member is missing or of "
+	    "the wrong type", id);
+}
+
+int
+dispatch_load(struct dispatch *d, const char *text, size_t len, char *err,
+    size_t errlen)
+{
+	struct json_value *v;
+	const struct json_value *evs;
+	struct dispatch_event *nv = NULL;
+	size_t n = 0;
+	int64_t version;
+	char why[DISPATCH_ERR_MAX];
+
+	if (!(v = json_parse(text, len, why, sizeof(why))))
+		return units_errf(err, errlen, "not JSON: %s", why);
+	if (get_int(v, "version", &version) != 0 || version != 1 ||
+	    !(evs = json_get(v, "events")) || evs->type != JSON_ARRAY) {
+		json_value_free(v);
+		return units_errf(err, errlen, "not a dispatch state of "
+		    "version 1");
+	}
+	if (evs->n && !(nv = calloc(evs->n, sizeof(*nv)))) {
+		json_value_free(v);
+		return units_errf(err, errlen, "out of memory");
+	}
+	for (size_t i = 0; i < evs->n; i++) {
+		if (evs->items[i]->type != JSON_OBJECT)
+			snprintf(why, sizeof(why), "not an object");
+		if (evs->items[i]->type != JSON_OBJECT ||
+		    load_event(d, evs->items[i], &nv[n], why,
+		    sizeof(why)) != 0) {
+			event_clear(&nv[n], d->nras);
+			for (size_t k = 0; k < n; k++)
+				event_clear(&nv[k], d->nras);
+			free(nv);
+			json_value_free(v);
+			return units_errf(err, errlen, "event %zu: %s", i + 1,
+			    why);
+		}
+		n++;
+	}
+	json_value_free(v);
+	/* Whole or nothing: the old state goes only now. */
+	for (size_t i = 0; i < d->nevents; i++)
+		event_clear(&d->events[i], d->nras);
+	free(d->events);
+	d->events = nv;
+	d->nevents = n;
 	return 0;
 }

@@ -217,4 +217,17 @@ void dispatch_answered(struct dispatch *d, size_t i, int opt);
 int dispatch_ra_events(const struct dispatch *d, size_t ra, int64_t now,
     struct oadr_distribute_event *out);
 
+/*
+ * The engine's state as JSON (dispatch_save; the RAs are named, the
+ * upstream events kept as the codec writes them) and back
+ * (dispatch_load, into an engine made with the current RAs: parts of RAs
+ * no longer configured are dropped). dispatch_load replaces the events
+ * whole or leaves them as they were. 0, or -1 with err.
+ */
+struct json_buf;
+int dispatch_save(const struct dispatch *d, struct json_buf *j, char *err,
+    size_t errlen);
+int dispatch_load(struct dispatch *d, const char *text, size_t len,
+    char *err, size_t errlen);
+
 #endif

@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "acgw/dispatch.h"
+#include "acgw/json.h"
+#include "acgw/store.h"
 #include "../lib/testlib.h"
 
 #define MEMBERS(...) ((const struct dispatch_member[]){ __VA_ARGS__ })
@@ -244,6 +248,8 @@ event(const char *name, int type, const double *v, size_t n, int64_t start)
 	struct oadr_signal *s;
 
 	e->descriptor.event_id = oadr_strdup("E1");
+	e->descriptor.market_context = oadr_strdup("http://tso.test/r3");
+	e->descriptor.created = NOW - 60 * 1000000LL;
 	e->active.dtstart = start;
 	s = oadr_append((void **)&e->signals, &e->n_signals, sizeof(*s));
 	s->name = oadr_strdup(name);
@@ -251,8 +257,12 @@ event(const char *name, int type, const double *v, size_t n, int64_t start)
 	s->id = oadr_strdup("S1");
 	s->has_item = 1;
 	s->item.kind = OADR_ITEM_POWER_REAL;
+	s->item.description = oadr_strdup("RealPower");
 	s->item.units = oadr_strdup("W");
 	s->item.si_scale = oadr_strdup("k");
+	s->item.hertz = 50;
+	s->item.voltage = 6600;
+	s->item.ac = 1;
 	for (size_t i = 0; i < n; i++) {
 		struct oadr_interval *iv = oadr_append((void **)
 		    &s->intervals.v, &s->intervals.n, sizeof(*iv));
@@ -663,6 +673,119 @@ START_TEST(engine_review_cases)
 }
 END_TEST
 
+/* ---- persistence ------------------------------------------------------------ */
+
+START_TEST(store_files)
+{
+	char *dir = tl_tmpdir(), *data, err[STORE_ERR_MAX], *tmp;
+	size_t len;
+	struct stat st;
+
+	ck_assert_int_eq(store_read(dir, "state.json", 1024, &data, &len, err,
+	    sizeof(err)), 0);
+	ck_assert_ptr_null(data);
+	ck_assert_int_eq(store_write(dir, "state.json", "one", 3, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(store_write(dir, "state.json", "second", 6, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(store_read(dir, "state.json", 1024, &data, &len, err,
+	    sizeof(err)), 1);
+	ck_assert_uint_eq(len, 6);
+	ck_assert_str_eq(data, "second");
+	free(data);
+	/* Private, and no temporary file left behind. */
+	tmp = tl_path(dir, "state.json");
+	ck_assert_int_eq(stat(tmp, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	free(tmp);
+	tmp = tl_path(dir, ".state.json.tmp");
+	ck_assert_int_eq(stat(tmp, &st), -1);
+	free(tmp);
+	ck_assert_int_eq(store_read(dir, "state.json", 5, &data, &len, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "/state.json: 6 bytes, more than "
+	    "the 5 this file may have"));
+	ck_assert_int_eq(store_write("/nonexistent/acgw", "s", "x", 1, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "/nonexistent/acgw/.s.tmp: No such file or "
+	    "directory");
+	tl_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* The state written and read back behaves as the original. */
+START_TEST(engine_save_load)
+{
+	static const double v[] = { 3000, 1500 };
+	struct dispatch d, back;
+	struct json_buf j, j2;
+	char err[DISPATCH_ERR_MAX];
+	int opt;
+
+	engine(&d, 1.0);
+	distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, v, 2,
+	    NOW + 600 * SEC), 0, OADR_STATUS_FAR, NOW);
+	for (size_t r = 0; r < 3; r++)
+		dispatch_delivered(&d, r, NOW);
+	dispatch_answer(&d, 2, "E1", 0, OADR_OPT_OUT, NOW + SEC);
+	json_init(&j, 0);
+	ck_assert_msg(dispatch_save(&d, &j, err, sizeof(err)) == 0, "%s", err);
+
+	engine(&back, 1.0);
+	ck_assert_int_eq(dispatch_load(&back, j.s, j.len, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(back.nevents, 1);
+	ck_assert_str_eq(back.events[0].id, "E1");
+	ck_assert_str_eq(back.events[0].target.signal_name, "LOAD_DISPATCH");
+	for (size_t r = 0; r < 3; r++) {
+		const struct dispatch_share *a = &d.events[0].shares[r];
+		const struct dispatch_share *b = &back.events[0].shares[r];
+
+		ck_assert_uint_eq(a->mod, b->mod);
+		ck_assert_int_eq(a->state, b->state);
+		ck_assert_uint_eq(a->n, b->n);
+		ck_assert_int_eq(a->sent_at, b->sent_at);
+		for (size_t i = 0; i < a->n; i++)
+			ck_assert_int_eq(a->watts[i], b->watts[i]);
+	}
+	ck_assert_int_eq(back.events[0].up.active.dtstart,
+	    d.events[0].up.active.dtstart);
+	ck_assert_uint_eq(back.events[0].up.signals[0].intervals.n, 2);
+	/* The same again, byte for byte. */
+	json_init(&j2, 0);
+	ck_assert_int_eq(dispatch_save(&back, &j2, err, sizeof(err)), 0);
+	ck_assert_str_eq(j.s, j2.s);
+	/* And it carries on: the others answer the new modification. */
+	ck_assert_int_eq(dispatch_answer(&back, 0, "E1", 1, OADR_OPT_IN,
+	    NOW + 2 * SEC), 0);
+	ck_assert_int_eq(dispatch_answer(&back, 1, "E1", 1, OADR_OPT_IN,
+	    NOW + 2 * SEC), 0);
+	ck_assert_int_eq(dispatch_upstream_due(&back, 0, &opt), 1);
+	ck_assert_int_eq(opt, OADR_OPT_IN);
+
+	/* Damaged state is refused whole; the engine keeps what it had. */
+	{
+		static const char v2[] = "{\"version\":2}";
+		static const char part[] = "{\"version\":1,\"events\":"
+		    "[{\"id\":\"X\"}]}";
+
+		ck_assert_int_eq(dispatch_load(&back, v2, strlen(v2), err,
+		    sizeof(err)), -1);
+		ck_assert_str_eq(err, "not a dispatch state of version 1");
+		ck_assert_int_eq(dispatch_load(&back, part, strlen(part), err,
+		    sizeof(err)), -1);
+	}
+	ck_assert_str_eq(err, "event 1: an event lacks its id, up, why, "
+	    "target or shares");
+	ck_assert_uint_eq(back.nevents, 1);
+	json_free(&j);
+	json_free(&j2);
+	dispatch_free(&d);
+	dispatch_free(&back);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -685,5 +808,8 @@ main(void)
 	tcase_add_test(tc, engine_implied_cancel_and_refusal);
 	tcase_add_test(tc, engine_coverage);
 	tcase_add_test(tc, engine_review_cases);
+	tc = tl_tcase(s, "persist", 0);
+	tcase_add_test(tc, store_files);
+	tcase_add_test(tc, engine_save_load);
 	return tl_run_suite(s);
 }
