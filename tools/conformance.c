@@ -29,6 +29,7 @@
 #include "acgw/json.h"
 #include "acgw/tls.h"
 #include "acgw/units.h"
+#include "scenario.h"
 
 enum { P_LEGACY, P_WRONG_NAME, P_OPENADR, P_COUNT };
 
@@ -389,15 +390,7 @@ mockdispatch_conformance(struct event_base *base, const char *listen,
 				continue;
 			}
 			fprintf(f, ">\n    <failure message=\"");
-			for (const char *c = probes[i].detail; *c; c++)
-				if (*c == '"')
-					fputs("&quot;", f);
-				else if (*c == '&')
-					fputs("&amp;", f);
-				else if (*c == '<')
-					fputs("&lt;", f);
-				else
-					fputc(*c, f);
+			scenario_xml_escape(f, probes[i].detail);
 			fprintf(f, "\"/>\n  </testcase>\n");
 		}
 		fprintf(f, "</testsuite>\n");

@@ -1411,18 +1411,6 @@ write_json(struct md *md, int64_t took)
 	json_free(&j);
 }
 
-static void
-xml_escape(FILE *f, const char *s)
-{
-	for (; *s; s++)
-		switch (*s) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		default: fputc(*s, f);
-		}
-}
 
 static void
 write_junit(struct md *md, int64_t took)
@@ -1443,7 +1431,7 @@ write_junit(struct md *md, int64_t took)
 		}
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<testsuite name=\"");
-	xml_escape(f, md->sc->name ? md->sc->name : md->sc->path);
+	scenario_xml_escape(f, md->sc->name ? md->sc->name : md->sc->path);
 	fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n",
 	    tests, failures, (double)took / 1000);
 	for (size_t i = 0; i < md->sc->nsteps; i++) {
@@ -1454,7 +1442,7 @@ write_junit(struct md *md, int64_t took)
 		scenario_step_label(md->sc, i, label, sizeof(label));
 		fprintf(f, "  <testcase classname=\"acgw-mockdispatch\" "
 		    "name=\"");
-		xml_escape(f, label);
+		scenario_xml_escape(f, label);
 		fprintf(f, "\" time=\"%.3f\"", r->at_ms > 0 ?
 		    (double)(r->at_ms - (int64_t)md->sc->steps[i].at_ms) /
 		    1000 : 0.0);
@@ -1463,7 +1451,7 @@ write_junit(struct md *md, int64_t took)
 			continue;
 		}
 		fprintf(f, ">\n    <failure message=\"");
-		xml_escape(f, r->msg[0] ? r->msg : "not reached");
+		scenario_xml_escape(f, r->msg[0] ? r->msg : "not reached");
 		fprintf(f, "\"/>\n  </testcase>\n");
 	}
 	fprintf(f, "</testsuite>\n");

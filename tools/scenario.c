@@ -860,3 +860,16 @@ scenario_step_label(const struct scenario *s, size_t i, char *buf,
 	snprintf(buf, len, "step %zu (%s at %s, line %zu)", i + 1,
 	    scenario_step_name(st->kind), at, st->line);
 }
+
+void
+scenario_xml_escape(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		switch (*s) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs("&quot;", f); break;
+		default: fputc(*s, f);
+		}
+}

@@ -84,6 +84,10 @@ struct scenario {
 	uint64_t end_ms;		/* the last step's time plus its window */
 };
 
+/* Text for an XML attribute (the tools' JUnit results). */
+#include <stdio.h>
+void scenario_xml_escape(FILE *f, const char *s);
+
 /* NULL with err ("file:line:col: steps[2].event.start: ...") on failure. */
 struct scenario *scenario_load(const char *path, char *err, size_t errlen);
 void scenario_free(struct scenario *s);

@@ -622,6 +622,67 @@ START_TEST(schema_compiled)
 }
 END_TEST
 
+/*
+ * acgwctl oadr check works on files, without a daemon: one line per file,
+ * the decoded message or exactly why it is refused; exit 0 only when all
+ * are accepted, 2 for a usage error or a schema that does not compile.
+ */
+START_TEST(oadr_check_cli)
+{
+	char *dir = tl_tmpdir(), *ok = tl_path(dir, "ok.xml"),
+	    *bad = tl_path(dir, "bad.xml"), *none = tl_path(dir, "none.xml");
+	char *argv[8] = { (char *)tl_env("ACGWCTL"), "oadr", "check", NULL };
+	struct tl_run r;
+	char *want;
+
+	tl_write(ok, "<oadrPoll xmlns=\"http://openadr.org/oadr-2.0b/2012/07\">"
+	    "<venID xmlns=\"http://docs.oasis-open.org/ns/energyinterop/"
+	    "201110\">v1</venID></oadrPoll>");
+	tl_write(bad, "<oadrPoll xmlns=\"http://openadr.org/oadr-2.0b/2012/07"
+	    "\"/>");
+	argv[3] = ok;
+	r = tl_run(dir, argv, 10000);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert(asprintf(&want, "%s: oadrPoll venID=v1\n", ok) > 0);
+	ck_assert_str_eq(r.out, want);
+	free(want);
+	tl_run_free(&r);
+
+	argv[4] = bad;
+	argv[5] = none;
+	r = tl_run(dir, argv, 10000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "%s: oadrPoll venID=v1\n"
+	    "%s: error: oadrPoll: missing \"venID\"\n"
+	    "%s: error: No such file or directory\n", ok, bad, none) > 0);
+	ck_assert_str_eq(r.out, want);
+	free(want);
+	tl_run_free(&r);
+
+	argv[3] = NULL;
+	r = tl_run(dir, argv, 10000);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_str_eq(r.err, "usage: acgwctl oadr check [--schema DIR] "
+	    "FILE...\n");
+	tl_run_free(&r);
+
+	argv[3] = "--schema";
+	argv[4] = "/nonexistent/acgw-xsd";
+	argv[5] = ok;
+	r = tl_run(dir, argv, 10000);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_str_eq(r.out, "");
+	ck_assert_str_eq(r.err, "acgwctl: oadr check: /nonexistent/acgw-xsd: "
+	    "No such file or directory\n");
+	tl_run_free(&r);
+	tl_rmrf(dir);
+	free(dir);
+	free(ok);
+	free(bad);
+	free(none);
+}
+END_TEST
+
 START_TEST(detached_start)
 {
 	struct daemon d;
@@ -703,6 +764,7 @@ main(void)
 	tcase_add_test(tc, not_a_socket);
 	tcase_add_test(tc, check_mode);
 	tcase_add_test(tc, schema_compiled);
+	tcase_add_test(tc, oadr_check_cli);
 	tcase_add_test(tc, detached_start);
 	tcase_add_test(tc, watchdog_keepalive);
 	return tl_run_suite(s);
