@@ -1514,6 +1514,12 @@ out:
 	free(f.ras);
 	if (f.end)
 		event_free(f.end);
+	/*
+	 * A TLS bufferevent freed while its deferred callbacks were queued
+	 * is finished by the loop: let it run once more before it goes.
+	 */
+	if (f.base)
+		event_base_loop(f.base, EVLOOP_NONBLOCK);
 	oadr_schema_free(f.schema);
 	if (f.base)
 		event_base_free(f.base);
