@@ -255,7 +255,24 @@ print_scalar(FILE *f, const struct json_value *v)
 			fprintf(f, "%g", v->number);
 		break;
 	case JSON_STRING: fputs(v->string, f); break;
-	case JSON_ARRAY: fprintf(f, "(%zu items)", v->n); break;
+	case JSON_ARRAY: {
+		/* A short list of numbers or words reads better inline. */
+		int inline_ok = v->n <= 12;
+
+		for (size_t i = 0; inline_ok && i < v->n; i++)
+			inline_ok = v->items[i]->type == JSON_NUMBER ||
+			    v->items[i]->type == JSON_STRING;
+		if (!inline_ok || v->n == 0) {
+			fprintf(f, "(%zu items)", v->n);
+			break;
+		}
+		for (size_t i = 0; i < v->n; i++) {
+			if (i > 0)
+				fputc(',', f);
+			print_scalar(f, v->items[i]);
+		}
+		break;
+	}
 	case JSON_OBJECT: fprintf(f, "(%zu fields)", v->n); break;
 	}
 }
@@ -273,7 +290,18 @@ scalar_width(const struct json_value *v)
 		    (size_t)snprintf(buf, sizeof(buf), "%g", v->number);
 	case JSON_BOOL: return v->boolean ? 3 : 2;
 	case JSON_NULL: return 1;
-	default: return 12;
+	default: {
+		/* As print_scalar writes it. */
+		FILE *f = fmemopen(NULL, 4096, "w+");
+		long n;
+
+		if (f == NULL)
+			return 12;
+		print_scalar(f, v);
+		n = ftell(f);
+		fclose(f);
+		return n > 0 ? (size_t)n : 12;
+	}
 	}
 }
 

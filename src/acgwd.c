@@ -28,7 +28,9 @@
 #include "acgw/oadr.h"
 #include "acgw/r1.h"
 #include "acgw/r3.h"
+#include "acgw/relay.h"
 #include "acgw/tls.h"
+#include "acgw/units.h"
 
 #define ACGWD_DEFAULT_CONFIG SYSCONFDIR "/acgw/acgwd.yaml"
 
@@ -42,6 +44,8 @@ struct acgwd {
 	struct audit *audit;		/* NULL with audit.enabled: false */
 	struct r1 *r1;
 	struct r3 *r3;
+	struct relay *relay;		/* the VEN, the VTN and the engine */
+	struct event *ev_relay;		/* its clock: deadlines and reports */
 	struct event *ev_expiry;
 	/* Last expiry state logged per watched file ("what path"). */
 	struct expiry_seen {
@@ -262,6 +266,67 @@ acgwd_expiry_json(struct acgwd *d, struct json_buf *j)
 	json_array_end(j);
 }
 
+/* ---- the relay's edges ---------------------------------------------- */
+
+static int64_t
+acgwd_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+acgwd_up_next(void *arg, const char **service, char **doc, size_t *len,
+    uint64_t *wait_ms)
+{
+	struct acgwd *d = arg;
+
+	return relay_up_next(d->relay, acgwd_now_us(), service, doc, len,
+	    wait_ms);
+}
+
+static void
+acgwd_up_answer(void *arg, int status, const char *body, size_t len)
+{
+	struct acgwd *d = arg;
+
+	relay_up_answer(d->relay, acgwd_now_us(), status, body, len);
+}
+
+static void
+acgwd_up_failed(void *arg)
+{
+	struct acgwd *d = arg;
+
+	relay_up_failed(d->relay, acgwd_now_us());
+}
+
+static int
+acgwd_ra_request(void *arg, const char *peer, const char *service,
+    const char *body, size_t len, char **reply, size_t *replylen, char *err,
+    size_t errlen)
+{
+	struct acgwd *d = arg;
+	int code = relay_ra_request(d->relay, peer, service, body, len,
+	    acgwd_now_us(), reply, replylen, err, errlen);
+
+	/* An answer or telemetry may settle something owed to the TSO. */
+	if (strcmp(service, "OadrPoll") != 0)
+		r1_kick(d->r1);
+	return code;
+}
+
+static void
+acgwd_relay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct acgwd *d = arg;
+
+	if (relay_tick(d->relay, acgwd_now_us()))
+		r1_kick(d->r1);
+}
+
 /* ---- reload --------------------------------------------------------- */
 
 /*
@@ -366,9 +431,11 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 		goto fail;
 	}
 	if (r3_prepare(d->r3, ncfg, err, errlen) != 0 ||
+	    relay_prepare(d->relay, ncfg, err, errlen) != 0 ||
 	    acgwd_audit_reload(d, ncfg, err, errlen) != 0) {
 		log_warnx("reload failed, keeping the running configuration: "
 		    "%s", err);
+		relay_abort(d->relay);
 		r3_abort(d->r3);
 		control_abort(d->ctl);
 		oadr_schema_free(nschema);
@@ -383,7 +450,8 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	d->tls = ntls;
 	control_commit(d->ctl, ncfg);
 	r3_commit(d->r3, ncfg, ntls);
-	r1_commit(d->r1, ncfg, ntls, nschema);
+	r1_commit(d->r1, ncfg, ntls);
+	relay_switch(d->relay, ncfg, nschema, acgwd_now_us());
 	oadr_schema_free(d->schema);
 	d->schema = nschema;
 	tls_free(oldtls);
@@ -579,6 +647,50 @@ acgwd_cmd_peers(void *arg, const struct control_caller *who, int argc,
 }
 
 static int
+acgwd_cmd_events(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+
+	if (argc != 1) {
+		snprintf(err, errlen, "usage: events");
+		return -1;
+	}
+	relay_events_json(d->relay, acgwd_now_us(), j);
+	return 0;
+}
+
+static int
+acgwd_cmd_ras(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+
+	if (argc != 1) {
+		snprintf(err, errlen, "usage: ras");
+		return -1;
+	}
+	json_key(j, "ras");
+	relay_ras_json(d->relay, acgwd_now_us(), j);
+	return 0;
+}
+
+static int
+acgwd_cmd_r1(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+
+	if (argc != 1) {
+		snprintf(err, errlen, "usage: r1");
+		return -1;
+	}
+	r1_status_json(d->r1, j);
+	relay_up_json(d->relay, j);
+	return 0;
+}
+
+static int
 acgwd_cmd_reload(void *arg, const struct control_caller *who, int argc,
     char **argv, struct json_buf *j, char *err, size_t errlen)
 {
@@ -749,6 +861,15 @@ acgwd_register_commands(struct acgwd *d)
 		{ "peers", CONTROL_ROLE_READER, "peers",
 		    "every live R3 session: peer, address, TLS, pin, counters",
 		    acgwd_cmd_peers, d },
+		{ "events", CONTROL_ROLE_READER, "events",
+		    "upstream events, each RA's part, delivery, answers, "
+		    "coverage", acgwd_cmd_events, d },
+		{ "ras", CONTROL_ROLE_READER, "ras",
+		    "every RA: registration, last poll, availability, "
+		    "contracted power, telemetry", acgwd_cmd_ras, d },
+		{ "r1", CONTROL_ROLE_READER, "r1",
+		    "the link to the TSO: venID, polls, backoff, failures",
+		    acgwd_cmd_r1, d },
 	};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
@@ -763,6 +884,10 @@ acgwd_free(struct acgwd *d)
 	control_free(d->ctl);
 	r3_free(d->r3);
 	r1_free(d->r1);
+	if (d->relay != NULL)
+		relay_flush(d->relay);
+	relay_free(d->relay);
+	if (d->ev_relay) event_free(d->ev_relay);
 	audit_close(d->audit);
 	if (d->ev_expiry) event_free(d->ev_expiry);
 	free(d->expiry_seen);
@@ -896,11 +1021,30 @@ main(int argc, char **argv)
 	} else
 		log_warnx("the audit log is disabled (audit.enabled: false): "
 		    "nothing acgwd does is recorded");
+	if ((d.relay = relay_new(d.cfg, d.schema, d.audit, acgwd_now_us(), err,
+	    sizeof(err))) == NULL)
+		fatalx("relay state: %s", err);
 	if ((d.r3 = r3_new(d.base, d.cfg, d.tls, d.audit, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if ((d.r1 = r1_new(d.base, d.cfg, d.tls, d.schema, d.audit)) == NULL)
-		fatalx("r1: out of memory");
+	if (r3_serve_oadr(d.r3, acgwd_ra_request, &d) != 0)
+		fatalx("r3: out of memory");
+	{
+		const struct r1_conv conv = { acgwd_up_next, acgwd_up_answer,
+		    acgwd_up_failed, &d };
+
+		if ((d.r1 = r1_new(d.base, d.cfg, d.tls, &conv, d.audit)) ==
+		    NULL)
+			fatalx("r1: out of memory");
+	}
+	{
+		struct timeval sec = { 1, 0 };
+
+		if ((d.ev_relay = event_new(d.base, -1, EV_PERSIST,
+		    acgwd_relay_cb, &d)) == NULL ||
+		    event_add(d.ev_relay, &sec) != 0)
+			fatalx("cannot arm the relay timer");
+	}
 	if (acgwd_register_commands(&d) != 0)
 		fatalx("out of memory");
 	d.ev_term = evsignal_new(d.base, SIGTERM, acgwd_signal_cb, &d);

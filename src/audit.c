@@ -46,6 +46,7 @@ static const char *const audit_type_list[] = {
 	"attestation.rejected", "attestation.expired", "r1.registered",
 	"r1.link", "dispatch.received", "dispatch.allocated",
 	"dispatch.delivered", "dispatch.acked", "report.sent",
+	"ra.registered", "ra.unregistered", "ra.mismatch",
 	"operator.command", "audit.init", "audit.recovered", "audit.rotated",
 	"audit.key_evolved",
 };

@@ -150,6 +150,11 @@ static const struct config_key config_table[] = {
 	PEERKEY("pins", CONFIG_PINLIST, pins, 1, 64, NULL, 1),
 	PEERKEY("sources", CONFIG_CIDRLIST, sources, 1, 256, NULL, 1),
 	PEERKEY("max_sessions", CONFIG_UINT, max_sessions, 1, 100000, "4", 0),
+	PEERKEY("ven_id", CONFIG_NAME, ven_id, 0, 0, NULL, 0),
+	PEERKEY("contracted", CONFIG_POWER, contracted_w, 0,
+	    1000000000000ULL, "0W", 0),
+	PEERKEY("rank", CONFIG_UINT, rank, 0, 1000000, "0", 0),
+	PEERKEY("share", CONFIG_UINT, share, 0, 100, "0", 0),
 
 	SECTION("oadr"),
 	KEY("oadr.schema", CONFIG_PATH, oadr.schema, 0, 0, NULL),
@@ -196,7 +201,35 @@ static const struct config_key config_table[] = {
 	  .choices = "fail_closed|stop" },
 	KEY("audit.retry_interval", CONFIG_DURATION, audit.retry_interval_ms,
 	    100, MIN(10), "5s"),
-	LATER("dispatch", "not supported yet (arrives with the relay)"),
+	SECTION("dispatch"),
+	KEY("dispatch.state_dir", CONFIG_PATH, dispatch.state_dir, 0, 0,
+	    "/var/lib/acgw/state"),
+	KEY("dispatch.ven_name", CONFIG_STRING, dispatch.ven_name, 0, 0,
+	    "acgw"),
+	KEY("dispatch.vtn_id", CONFIG_NAME, dispatch.vtn_id, 0, 0, "acgw"),
+	{ .path = "dispatch.rule", .type = CONFIG_ENUM,
+	  .offset = OFF(dispatch.rule), .def = "proportional",
+	  .choices = "proportional|priority|static" },
+	KEY("dispatch.capacity", CONFIG_POWER, dispatch.capacity_w, 0,
+	    1000000000000000ULL, "0W"),
+	KEY("dispatch.signals", CONFIG_SIGNALLIST, dispatch.signals, 1, 64,
+	    "LOAD_DISPATCH/setpoint"),
+	KEY("dispatch.past_tolerance", CONFIG_DURATION,
+	    dispatch.past_tolerance_ms, 0, HOUR(24), "5m"),
+	KEY("dispatch.min_duration", CONFIG_DURATION, dispatch.min_duration_ms,
+	    SEC(1), DAY(366), "1m"),
+	KEY("dispatch.max_duration", CONFIG_DURATION, dispatch.max_duration_ms,
+	    SEC(1), DAY(366), "24h"),
+	KEY("dispatch.ack_deadline", CONFIG_DURATION, dispatch.ack_deadline_ms,
+	    SEC(1), HOUR(24), "1m"),
+	KEY("dispatch.coverage_threshold", CONFIG_UINT,
+	    dispatch.coverage_threshold, 1, 100, "100"),
+	KEY("dispatch.ra_poll_interval", CONFIG_DURATION,
+	    dispatch.ra_poll_interval_ms, SEC(1), HOUR(1), "10s"),
+	KEY("dispatch.report_grace", CONFIG_DURATION, dispatch.report_grace_ms,
+	    0, HOUR(1), "10s"),
+	KEY("dispatch.retention", CONFIG_DURATION, dispatch.retention_ms,
+	    MIN(1), DAY(366), "1d"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_table) / sizeof(config_table[0]))
@@ -245,6 +278,8 @@ config_type_name(enum config_type type)
 	case CONFIG_CIDRLIST: return "address block list";
 	case CONFIG_IPADDR: return "ip";
 	case CONFIG_LIST: return "list";
+	case CONFIG_POWER: return "power";
+	case CONFIG_SIGNALLIST: return "signal list";
 	}
 	return "?";
 }
@@ -647,6 +682,42 @@ config_strdup(char **dst, const char *src, char *err, size_t errlen)
 	return 0;
 }
 
+static void
+strlist_free(struct config_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* "NAME/type": a signalName and one of the 2.0b signalTypes. */
+static int
+config_parse_signal(const char *s, char *err, size_t errlen)
+{
+	const char *slash = strchr(s, '/');
+
+	if (slash == NULL || slash == s || slash - s > 64)
+		return units_errf(err, errlen, "\"%s\" is not a signal "
+		    "(write NAME/type, e.g. LOAD_DISPATCH/setpoint)", s);
+	for (const char *p = s; p < slash; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		    *p == '.'))
+			return units_errf(err, errlen, "\"%s\": the signal name "
+			    "may hold only letters, digits, '_', '-' and '.'",
+			    s);
+	for (size_t i = 0; oadr_signal_type_names[i] != NULL; i++)
+		if (strcmp(slash + 1, oadr_signal_type_names[i]) == 0)
+			return 0;
+	return units_errf(err, errlen, "\"%s\": \"%s\" is not a 2.0b "
+	    "signalType (delta, level, multiplier, price, priceMultiplier, "
+	    "priceRelative, setpoint, x-loadControlCapacity, "
+	    "x-loadControlLevelOffset, x-loadControlPercentOffset, "
+	    "x-loadControlSetpoint)", s, slash + 1);
+}
+
 static int
 config_parse_name(const char *s, char *err, size_t errlen)
 {
@@ -775,6 +846,11 @@ config_check_range(const struct config_key *k, const char *text, uint64_t v,
 		units_format_duration(k->max, hi, sizeof(hi));
 		return units_errf(err, errlen, "\"%s\" is out of range (%s..%s)",
 		    text, lo, hi);
+	case CONFIG_POWER:
+		units_format_power((int64_t)k->min, lo, sizeof(lo));
+		units_format_power((int64_t)k->max, hi, sizeof(hi));
+		return units_errf(err, errlen, "\"%s\" is out of range (%s..%s)",
+		    text, lo, hi);
 	case CONFIG_SIZE:
 		units_format_size(k->min, lo, sizeof(lo));
 		units_format_size(k->max, hi, sizeof(hi));
@@ -895,6 +971,32 @@ config_set_scalar(void *base, const struct config_key *k, const char *text,
 		p->set = 1;
 		return 0;
 	}
+	case CONFIG_POWER: {
+		int64_t w;
+
+		if (units_parse_power(text, &w, err, errlen) != 0 ||
+		    config_check_range(k, text, (uint64_t)w, err, errlen) != 0)
+			return -1;
+		*(uint64_t *)field = (uint64_t)w;
+		return 0;
+	}
+	case CONFIG_SIGNALLIST: {
+		/* Only a default comes here: one signal. */
+		struct config_strlist *l = field;
+		char **sv;
+
+		if (config_parse_signal(text, err, errlen) != 0)
+			return -1;
+		if ((sv = calloc(1, sizeof(*sv))) == NULL ||
+		    (sv[0] = strdup(text)) == NULL) {
+			free(sv);
+			return units_errf(err, errlen, "out of memory");
+		}
+		strlist_free(l);
+		l->v = sv;
+		l->n = 1;
+		return 0;
+	}
 	case CONFIG_SECTION:
 	case CONFIG_GROUPLIST:
 	case CONFIG_PINLIST:
@@ -928,6 +1030,9 @@ config_free_scalar_list(enum config_type type, void *field)
 		l->n = 0;
 		break;
 	}
+	case CONFIG_SIGNALLIST:
+		strlist_free(field);
+		break;
 	default:
 		break;
 	}
@@ -939,6 +1044,7 @@ config_item_name(enum config_type type)
 	switch (type) {
 	case CONFIG_GROUPLIST: return "a group name";
 	case CONFIG_PINLIST: return "a pin";
+	case CONFIG_SIGNALLIST: return "a signal";
 	default: return "an address block";
 	}
 }
@@ -953,7 +1059,8 @@ config_set_scalar_list(struct loadctx *ctx, void *base,
 {
 	void *field = (char *)base + k->offset;
 	size_t esize = k->type == CONFIG_GROUPLIST ? sizeof(struct config_group) :
-	    k->type == CONFIG_PINLIST ? 32 : sizeof(struct units_cidr);
+	    k->type == CONFIG_PINLIST ? 32 : k->type == CONFIG_SIGNALLIST ?
+	    sizeof(char *) : sizeof(struct units_cidr);
 	char err[CONFIG_ERR_MAX], ipath[300];
 	char *items = NULL;
 	size_t n = 0;
@@ -995,7 +1102,12 @@ config_set_scalar_list(struct loadctx *ctx, void *base,
 				rc = units_errf(err, sizeof(err), "out of memory");
 		} else if (k->type == CONFIG_PINLIST)
 			rc = units_parse_pin(it->value, slot, err, sizeof(err));
-		else
+		else if (k->type == CONFIG_SIGNALLIST) {
+			rc = config_parse_signal(it->value, err, sizeof(err));
+			if (rc == 0 && (*(char **)slot = strdup(it->value)) ==
+			    NULL)
+				rc = units_errf(err, sizeof(err), "out of memory");
+		} else
 			rc = units_parse_cidr(it->value, slot, err, sizeof(err));
 		if (rc != 0) {
 			config_err(ctx, it->line, it->col, ipath, "%s", err);
@@ -1003,7 +1115,9 @@ config_set_scalar_list(struct loadctx *ctx, void *base,
 		}
 		/* The same pin or block twice is a copy-paste slip. */
 		for (size_t j = 0; k->type != CONFIG_GROUPLIST && j < n; j++)
-			if (memcmp(items + j * esize, slot, esize) == 0) {
+			if (k->type == CONFIG_SIGNALLIST ? strcmp(*(char **)
+			    (void *)(items + j * esize), it->value) == 0 :
+			    memcmp(items + j * esize, slot, esize) == 0) {
 				config_err(ctx, it->line, it->col, ipath,
 				    "\"%s\" is listed twice", it->value);
 				goto fail;
@@ -1018,6 +1132,9 @@ fail:
 	if (k->type == CONFIG_GROUPLIST)
 		for (size_t j = 0; j <= n && j < val->n; j++)
 			free(((struct config_group *)(void *)items)[j].name);
+	if (k->type == CONFIG_SIGNALLIST)
+		for (size_t j = 0; j <= n && j < val->n; j++)
+			free(((char **)(void *)items)[j]);
 	free(items);
 	return -1;
 }
@@ -1145,6 +1262,7 @@ config_apply_key(struct loadctx *ctx, void *base, struct seen *seen,
 	case CONFIG_GROUPLIST:
 	case CONFIG_PINLIST:
 	case CONFIG_CIDRLIST:
+	case CONFIG_SIGNALLIST:
 		config_set_scalar_list(ctx, base, k, shown, val);
 		return;
 	default:
@@ -1325,14 +1443,39 @@ config_check(struct loadctx *ctx, struct config *cfg)
 		config_require(ctx, "r1.url", "r1.cert", cfg->r1.cert != NULL);
 		config_require(ctx, "r1.url", "r1.key", cfg->r1.key != NULL);
 	}
+	if (cfg->dispatch.min_duration_ms > cfg->dispatch.max_duration_ms) {
+		config_where(ctx, "dispatch.min_duration", &line, &col);
+		config_err(ctx, line, col, "dispatch.min_duration",
+		    "must not be longer than dispatch.max_duration");
+	}
+	if (cfg->dispatch.rule == 2 && cfg->peers.n > 0) {
+		uint64_t sum = 0;
+
+		for (size_t i = 0; i < cfg->peers.n; i++)
+			sum += cfg->peers.v[i].share;
+		if (sum != 100) {
+			config_where(ctx, "dispatch.rule", &line, &col);
+			config_err(ctx, line, col, "dispatch.rule",
+			    "static: peers[].share must add up to 100, "
+			    "they add up to %llu", (unsigned long long)sum);
+		}
+	}
 	for (size_t i = 0; i < cfg->peers.n; i++)
 		for (size_t j = 0; j < i; j++) {
 			const struct config_peer *p = &cfg->peers.v[i];
+
+			const char *vi = p->ven_id ? p->ven_id : p->name;
+			const char *vj = cfg->peers.v[j].ven_id ?
+			    cfg->peers.v[j].ven_id : cfg->peers.v[j].name;
 
 			if (strcmp(p->name, cfg->peers.v[j].name) == 0)
 				config_err(ctx, p->line, p->col, "peers",
 				    "[%zu]: name \"%s\" is already used by "
 				    "peers[%zu]", i, p->name, j);
+			else if (strcmp(vi, vj) == 0)
+				config_err(ctx, p->line, p->col, "peers",
+				    "[%zu]: venID \"%s\" is already that of "
+				    "peers[%zu]", i, vi, j);
 			for (size_t a = 0; a < p->pins.n; a++)
 				for (size_t b = 0; b < cfg->peers.v[j].pins.n;
 				    b++)
@@ -1357,6 +1500,7 @@ config_free_peer(struct config_peer *p)
 	free(p->crl);
 	free(p->pins.v);
 	free(p->sources.v);
+	free(p->ven_id);
 }
 
 void
@@ -1385,6 +1529,10 @@ config_free(struct config *cfg)
 	free(cfg->r1.interface);
 	free(cfg->audit.dir);
 	free(cfg->oadr.schema);
+	free(cfg->dispatch.state_dir);
+	free(cfg->dispatch.ven_name);
+	free(cfg->dispatch.vtn_id);
+	strlist_free(&cfg->dispatch.signals);
 	for (size_t i = 0; i < cfg->peers.n; i++)
 		config_free_peer(&cfg->peers.v[i]);
 	free(cfg->peers.v);

@@ -647,6 +647,53 @@ dispatch_delivered(struct dispatch *d, size_t ra, int64_t now)
 	}
 }
 
+static int
+dispatch_ra_pending_event(const struct dispatch *d,
+    const struct dispatch_event *e)
+{
+	for (size_t r = 0; r < d->nras; r++)
+		if (e->shares[r].exists && e->shares[r].sent_at == 0)
+			return 1;
+	return 0;
+}
+
+int
+dispatch_ra_pending(const struct dispatch *d, size_t ra)
+{
+	for (size_t i = 0; ra < d->nras && i < d->nevents; i++)
+		if (d->events[i].shares[ra].exists &&
+		    d->events[i].shares[ra].sent_at == 0)
+			return 1;
+	return 0;
+}
+
+size_t
+dispatch_prune(struct dispatch *d, int64_t now, int64_t keep_us)
+{
+	size_t gone = 0, i = 0;
+
+	while (i < d->nevents) {
+		struct dispatch_event *e = &d->events[i];
+		int64_t end = e->up.active.dtstart + e->up.active.duration;
+		int over = (e->cancelled && e->received_at < now - keep_us) ||
+		    (!e->refused && e->target.n > 0 && end < now - keep_us) ||
+		    (e->refused && e->received_at < now - keep_us);
+		int settled = e->answered || e->refused ||
+		    e->up.response_required == OADR_RESPONSE_NEVER;
+
+		if (over && settled && !dispatch_ra_pending_event(d, e)) {
+			event_clear(e, d->nras);
+			memmove(e, e + 1, (d->nevents - i - 1) * sizeof(*e));
+			d->nevents--;
+			d->changes++;
+			gone++;
+			continue;
+		}
+		i++;
+	}
+	return gone;
+}
+
 int
 dispatch_answer(struct dispatch *d, size_t ra, const char *event_id,
     uint32_t mod, int opt, int64_t now)

@@ -54,7 +54,6 @@ struct r1 {
 	struct audit *audit;
 	const struct config *cfg;
 	const struct tls *tls;
-	const struct oadr_schema *schema;	/* NULL: no XSD check */
 	enum r1_state state;
 	struct evhttp_connection *evcon;
 	struct bufferevent *bev;
@@ -69,12 +68,13 @@ struct r1 {
 	char fail_reason[256];	/* set by the verify callback */
 	char last_error[600];
 	char server[200];	/* "CN=tso, TLSv1.3, TLS_AES_128_GCM_SHA256" */
+	struct r1_conv conv;	/* what to say and what to do with answers */
+	int in_flight;		/* a request is out */
 };
 
 static int r1_ssl_idx = -1;
 
 static void r1_schedule(struct r1 *r1, uint64_t ms);
-static void r1_check_answer(struct r1 *r1, struct evhttp_request *req);
 
 /* The link went up or down: one audit record. */
 static void
@@ -102,6 +102,8 @@ static void
 r1_drop(struct r1 *r1)
 {
 	if (r1->evcon != NULL) {
+		/* A request still out is dropped without its callback. */
+		r1->in_flight = 0;
 		evhttp_connection_free(r1->evcon);	/* frees bev and SSL */
 		r1->evcon = NULL;
 		r1->bev = NULL;
@@ -278,6 +280,7 @@ r1_response_cb(struct evhttp_request *req, void *arg)
 	int code = req ? evhttp_request_get_response_code(req) : 0;
 	char why[400];
 
+	r1->in_flight = 0;
 	if (r1->state == R1_STOPPED || r1->cfg->r1.url.text == NULL)
 		return;
 	if (code == 0) {
@@ -307,6 +310,7 @@ r1_response_cb(struct evhttp_request *req, void *arg)
 		while (r1->bev && bufferevent_get_openssl_error(r1->bev))
 			;
 		ERR_clear_error();
+		r1->conv.failed(r1->conv.arg);
 		r1_failed(r1, why);
 		return;
 	}
@@ -331,12 +335,20 @@ r1_response_cb(struct evhttp_request *req, void *arg)
 	r1->failures = 0;
 	r1->delay_ms = 0;
 	r1->last_error[0] = '\0';
+	r1->last_ok = time(NULL);
 	if (code != 200)
 		log_warnx("r1: %s answered HTTP %d", r1->cfg->r1.url.text, code);
-	else
-		r1_check_answer(r1, req);
-	r1->last_ok = time(NULL);
-	r1_schedule(r1, r1->cfg->r1.poll_interval_ms);
+	{
+		struct evbuffer *in = evhttp_request_get_input_buffer(req);
+		size_t len = evbuffer_get_length(in);
+		const char *body = len ? (const char *)evbuffer_pullup(in, -1) :
+		    "";
+
+		r1->conv.answer(r1->conv.arg, code, body ? body : "",
+		    body ? len : 0);
+	}
+	/* The conversation says when the next request is due. */
+	r1_schedule(r1, 0);
 }
 
 static void
@@ -409,99 +421,51 @@ r1_connect(struct r1 *r1)
 	return 0;
 }
 
-/* oadrQueryRegistration, which any 2.0b VTN answers without state. */
-static int
-r1_query_body(struct r1 *r1, const char *id, struct evbuffer *out)
-{
-	struct oadr_msg m;
-	char err[OADR_ERR_MAX], *doc;
-	size_t len;
-	int rc;
-
-	memset(&m, 0, sizeof(m));
-	m.type = OADR_QUERY_REGISTRATION;
-	m.u.query_registration.request_id = (char *)id;
-	if (!(doc = oadr_build(&m, r1->schema, &len, err, sizeof(err)))) {
-		log_warnx("r1: %s", err);
-		return -1;
-	}
-	rc = evbuffer_add(out, doc, len);
-	free(doc);
-	return rc;
-}
-
-/* What the VTN answered: decoded, or refused with the reason logged. */
-static void
-r1_check_answer(struct r1 *r1, struct evhttp_request *req)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	struct oadr_limits lim;
-	struct oadr_msg m;
-	char err[OADR_ERR_MAX], *desc;
-	const char *body;
-
-	config_oadr_limits(r1->cfg, &lim);
-	if (len > lim.max_payload) {
-		snprintf(r1->last_error, sizeof(r1->last_error), "answer "
-		    "refused: %zu bytes, more than oadr.max_payload", len);
-		log_warnx("r1: %s", r1->last_error);
-		return;
-	}
-	if (!(body = (const char *)evbuffer_pullup(in, -1)) && len > 0)
-		return;
-	if (oadr_parse(body ? body : "", len, &lim, r1->schema, &m, err,
-	    sizeof(err)) != 0) {
-		snprintf(r1->last_error, sizeof(r1->last_error),
-		    "answer refused: %.280s", err);
-		log_warnx("r1: %s", r1->last_error);
-		return;
-	}
-	desc = oadr_msg_describe(&m);
-	log_debug("r1: answer: %s", desc ? desc : "?");
-	free(desc);
-	oadr_msg_free(&m);
-}
-
 static void
 r1_attempt(evutil_socket_t fd, short what, void *arg)
 {
 	struct r1 *r1 = arg;
 	struct evhttp_request *req;
-	char uri[512], id[33], host[300];
-	unsigned char rnd[16];
+	const char *service = NULL;
+	char uri[512], host[300], *doc = NULL;
+	size_t len = 0;
+	uint64_t wait_ms = 1000;
 
-	if (r1->state == R1_STOPPED || r1->cfg->r1.url.text == NULL)
+	if (r1->state == R1_STOPPED || r1->cfg->r1.url.text == NULL ||
+	    r1->in_flight)
 		return;
+	if (!r1->conv.next(r1->conv.arg, &service, &doc, &len, &wait_ms)) {
+		r1_schedule(r1, wait_ms);
+		return;
+	}
 	if (r1->discard || (r1->evcon != NULL && r1->state != R1_UP))
 		r1_drop(r1);
 	r1->fail_reason[0] = '\0';
 	if (r1->evcon == NULL && r1_connect(r1) != 0) {
 		ERR_clear_error();
+		free(doc);
+		r1->conv.failed(r1->conv.arg);
 		r1_failed(r1, "cannot set up a connection (out of memory?)");
 		return;
 	}
-	if ((req = evhttp_request_new(r1_response_cb, r1)) == NULL) {
+	if ((req = evhttp_request_new(r1_response_cb, r1)) == NULL ||
+	    evbuffer_add(evhttp_request_get_output_buffer(req), doc, len) !=
+	    0) {
+		if (req)
+			evhttp_request_free(req);
+		free(doc);
+		r1->conv.failed(r1->conv.arg);
 		r1_failed(r1, "out of memory");
 		return;
 	}
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0, sizeof(rnd));
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-	if (r1_query_body(r1, id, evhttp_request_get_output_buffer(req)) !=
-	    0) {
-		evhttp_request_free(req);
-		r1_failed(r1, "cannot build oadrQueryRegistration");
-		return;
-	}
+	free(doc);
 	snprintf(host, sizeof(host), strchr(r1->cfg->r1.url.host, ':') ?
 	    "[%s]:%u" : "%s:%u", r1->cfg->r1.url.host, r1->cfg->r1.url.port);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/xml");
-	snprintf(uri, sizeof(uri), "%s/OpenADR2/Simple/2.0b/EiRegisterParty",
-	    r1->cfg->r1.url.path);
+	snprintf(uri, sizeof(uri), "%s/OpenADR2/Simple/2.0b/%s",
+	    r1->cfg->r1.url.path, service);
 	if (r1->state != R1_UP)
 		r1->state = R1_CONNECTING;
 	r1->attempts++;
@@ -515,9 +479,21 @@ r1_attempt(evutil_socket_t fd, short what, void *arg)
 		    r1->cfg->r1.source_address.text : "", strerror(errno));
 		evhttp_request_free(req);
 		r1->discard = 1;
+		r1->conv.failed(r1->conv.arg);
 		r1_failed(r1, why);
 		return;
 	}
+	r1->in_flight = 1;
+}
+
+void
+r1_kick(struct r1 *r1)
+{
+	if (r1->state == R1_STOPPED || r1->state == R1_BACKOFF ||
+	    r1->cfg->r1.url.text == NULL || r1->in_flight)
+		return;
+	evtimer_del(r1->timer);
+	r1_schedule(r1, 0);
 }
 
 static void
@@ -533,8 +509,7 @@ r1_schedule(struct r1 *r1, uint64_t ms)
 
 struct r1 *
 r1_new(struct event_base *base, const struct config *cfg,
-    const struct tls *tls, const struct oadr_schema *schema,
-    struct audit *audit)
+    const struct tls *tls, const struct r1_conv *conv, struct audit *audit)
 {
 	struct r1 *r1 = calloc(1, sizeof(*r1));
 
@@ -545,10 +520,9 @@ r1_new(struct event_base *base, const struct config *cfg,
 		    NULL);
 	r1->base = base;
 	r1->audit = audit;
-	r1->schema = schema;
 	r1->cfg = cfg;
 	r1->tls = tls;
-	r1->schema = schema;
+	r1->conv = *conv;
 	r1->timer = evtimer_new(base, r1_attempt, r1);
 	r1->connect_timer = evtimer_new(base, r1_connect_timeout_cb, r1);
 	if (r1->timer == NULL || r1->connect_timer == NULL) {
@@ -577,14 +551,12 @@ r1_same_link(const struct config *a, const struct config *b)
 }
 
 void
-r1_commit(struct r1 *r1, const struct config *cfg, const struct tls *tls,
-    const struct oadr_schema *schema)
+r1_commit(struct r1 *r1, const struct config *cfg, const struct tls *tls)
 {
 	int same = r1_same_link(r1->cfg, cfg);
 
 	r1->cfg = cfg;
 	r1->tls = tls;
-	r1->schema = schema;
 	if (r1->state == R1_STOPPED)
 		return;
 	if (cfg->r1.url.text == NULL) {

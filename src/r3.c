@@ -104,6 +104,8 @@ struct r3 {
 	struct r3_bucket *buckets;
 	size_t nbuckets;
 	unsigned gen;			/* bumped by every reload */
+	r3_oadr_handler oadr;		/* OpenADR services, if served */
+	void *oadr_arg;
 };
 
 static int r3_conn_idx = -1;
@@ -727,6 +729,71 @@ r3_route(struct r3 *r3, const char *path, r3_handler fn, void *arg)
 	v[r3->nroutes].fn = fn;
 	v[r3->nroutes].arg = arg;
 	r3->nroutes++;
+	return 0;
+}
+
+/*
+ * One OpenADR request: a POST of an XML document to one of the 2.0b
+ * services; the answer is the document the handler returns.
+ */
+static void
+r3_oadr_cb(void *arg, const char *peer, struct evhttp_request *req)
+{
+	struct r3 *r3 = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(
+	    req));
+	const char *service = strrchr(path, '/') + 1;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req), *out;
+	size_t len = evbuffer_get_length(in), rlen = 0;
+	const char *body;
+	char *reply = NULL, err[600];
+	int code;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		r3_reply_text(req, 405, "Method Not Allowed", "OpenADR "
+		    "services take POST");
+		return;
+	}
+	body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+	code = r3->oadr(r3->oadr_arg, peer, service, body ? body : "",
+	    body ? len : 0, &reply, &rlen, err, sizeof(err));
+	if (code != 200 || reply == NULL) {
+		r3_reply_text(req, code == 200 ? 500 : code, code == 400 ?
+		    "Bad Request" : code == 403 ? "Forbidden" : code == 404 ?
+		    "Not Found" : "Service Unavailable", err);
+		free(reply);
+		return;
+	}
+	if ((out = evbuffer_new()) == NULL ||
+	    evbuffer_add(out, reply, rlen) != 0) {
+		if (out)
+			evbuffer_free(out);
+		free(reply);
+		evhttp_send_error(req, 503, "Service Unavailable");
+		return;
+	}
+	free(reply);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/xml");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+int
+r3_serve_oadr(struct r3 *r3, r3_oadr_handler fn, void *arg)
+{
+	static const char *const services[] = { "EiRegisterParty", "EiEvent",
+	    "EiReport", "EiOpt", "OadrPoll" };
+	char path[128];
+
+	r3->oadr = fn;
+	r3->oadr_arg = arg;
+	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		snprintf(path, sizeof(path), "/OpenADR2/Simple/2.0b/%s",
+		    services[i]);
+		if (r3_route(r3, path, r3_oadr_cb, r3) != 0)
+			return -1;
+	}
 	return 0;
 }
 

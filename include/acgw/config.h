@@ -86,6 +86,12 @@ struct config_ipaddr {
 	socklen_t len;
 };
 
+/* A list of signals, "NAME/type" (dispatch.signals). */
+struct config_strlist {
+	char **v;
+	size_t n;
+};
+
 /* One resource aggregator allowed on R3 (peers: list). */
 struct config_peer {
 	char *name;
@@ -94,6 +100,10 @@ struct config_peer {
 	struct config_pinlist pins;
 	struct config_cidrlist sources;
 	uint64_t max_sessions;
+	char *ven_id;		/* the venID bound to its certificate; NULL: name */
+	uint64_t contracted_w;	/* its contracted capacity, watts */
+	uint64_t rank;		/* priority rule: lower first (0: list order) */
+	uint64_t share;		/* static rule: percent of each target */
 	size_t line, col;	/* where this element starts in the file */
 };
 
@@ -192,6 +202,23 @@ struct config {
 	} oadr;
 
 	struct {
+		char *state_dir;	/* relay state (acgw-state(5)) */
+		char *ven_name;		/* our venName towards the TSO */
+		char *vtn_id;		/* our vtnID towards the RAs */
+		int rule;		/* enum dispatch_rule */
+		uint64_t capacity_w;	/* 0: the sum of peers[].contracted */
+		struct config_strlist signals;
+		uint64_t past_tolerance_ms;
+		uint64_t min_duration_ms;
+		uint64_t max_duration_ms;
+		uint64_t ack_deadline_ms;
+		uint64_t coverage_threshold;	/* percent */
+		uint64_t ra_poll_interval_ms;
+		uint64_t report_grace_ms;
+		uint64_t retention_ms;
+	} dispatch;
+
+	struct {
 		int enabled;
 		char *dir;
 		int sync;			/* 0 always, 1 batch */
@@ -229,6 +256,8 @@ enum config_type {
 	CONFIG_CIDRLIST,
 	CONFIG_IPADDR,
 	CONFIG_LIST,		/* a list of mappings, described by "path[]." keys */
+	CONFIG_POWER,		/* "1500kW": whole watts, stored as uint64_t */
+	CONFIG_SIGNALLIST,	/* ["LOAD_DISPATCH/setpoint", ...] */
 };
 
 /* One row of the settings table. */

@@ -186,6 +186,16 @@ void dispatch_delivered(struct dispatch *d, size_t ra, int64_t now);
 int dispatch_answer(struct dispatch *d, size_t ra, const char *event_id,
     uint32_t mod, int opt, int64_t now);
 
+/* Has RA ra events it has not been handed in their current form? */
+int dispatch_ra_pending(const struct dispatch *d, size_t ra);
+
+/*
+ * Forget events that are over: cancelled or completed before
+ * now - keep_us, answered upstream, and with nothing left to hand to an
+ * RA. Returns how many went.
+ */
+size_t dispatch_prune(struct dispatch *d, int64_t now, int64_t keep_us);
+
 /* Deadlines: parts not answered in time are late and move. Changes. */
 size_t dispatch_tick(struct dispatch *d, int64_t now);
 

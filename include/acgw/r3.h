@@ -41,6 +41,21 @@ void r3_free(struct r3 *r3);
 int r3_route(struct r3 *r3, const char *path, r3_handler fn, void *arg);
 
 /*
+ * An OpenADR service request from an admitted peer: the HTTP status,
+ * with *reply (malloc'd XML) for 200, or the reason in err otherwise.
+ */
+typedef int (*r3_oadr_handler)(void *arg, const char *peer,
+    const char *service, const char *body, size_t len, char **reply,
+    size_t *replylen, char *err, size_t errlen);
+
+/*
+ * Serve the 2.0b simple-HTTP services (EiRegisterParty, EiEvent,
+ * EiReport, EiOpt, OadrPoll under /OpenADR2/Simple/2.0b/) with fn;
+ * answers are "Content-Type: application/xml".
+ */
+int r3_serve_oadr(struct r3 *r3, r3_oadr_handler fn, void *arg);
+
+/*
  * Reload: r3_prepare binds a new listener if r3.listen changed (nothing
  * visible changes); r3_commit switches to the new config and tls for
  * new handshakes and closes live sessions whose peer is no longer

@@ -117,12 +117,13 @@ write_tso_from(struct proc *tso, int port, const char *cert,
 	char *pin = pki_line("r1-client.pin");
 
 	tl_write(tso->cfg, "audit:\n  enabled: false\n"
+	    "dispatch:\n  state_dir: %s.state\n"
 	    "control:\n  socket: %s\n"
 	    "r3:\n  listen: \"127.0.0.1:%d\"\n  cert: %s/%s.pem\n"
 	    "  key: %s/%s.key\n"
 	    "peers:\n  - name: acgw-r1\n    ca: %s/tso-ca.pem\n"
 	    "    pins: [\"%s\"]\n    sources: [%s]\n",
-	    tso->sock, port, pki, cert, pki, cert, pki, pin, sources);
+	    tso->cfg, tso->sock, port, pki, cert, pki, cert, pki, pin, sources);
 	free(pin);
 }
 
@@ -140,13 +141,14 @@ write_acgw_with(struct proc *a, int port, const char *pinfile,
 	char *pin = pki_line(pinfile);
 
 	tl_write(a->cfg, "audit:\n  enabled: false\n"
+	    "dispatch:\n  state_dir: %s.state\n"
 	    "control:\n  socket: %s\n"
 	    "r1:\n  url: https://127.0.0.1:%d/vtn\n  server_name: tso.test\n"
 	    "  ca: %s/tso-ca.pem\n  cert: %s/r1-client.pem\n"
 	    "  key: %s/r1-client.key\n  pin: \"%s\"\n"
 	    "  poll_interval: 1s\n  backoff_initial: 100ms\n"
 	    "  backoff_max: 1s\n%s",
-	    a->sock, port, pki, pki, pki, pin, extra);
+	    a->cfg, a->sock, port, pki, pki, pki, pin, extra);
 	free(pin);
 }
 
@@ -330,7 +332,8 @@ START_TEST(reload_removes_link)
 	proc_start(&acgw);
 	ck_assert(tl_wait_file_contains(acgw.log, "(failure 2)", 10000));
 	tl_write(acgw.cfg, "audit:\n  enabled: false\n"
-	    "control:\n  socket: %s\n", acgw.sock);
+	    "dispatch:\n  state_dir: %s.state\n"
+	    "control:\n  socket: %s\n", acgw.cfg, acgw.sock);
 	s = tl_request(acgw.sock, "reload");
 	ck_assert_msg(strncmp(s, "{\"ok\":true", 10) == 0, "%s", s);
 	free(s);

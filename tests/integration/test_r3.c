@@ -91,6 +91,8 @@ write_config(struct r3d *d, const struct r3opts *o)
 	tl_write(d->cfg,
 	    "audit:\n"
 	    "  enabled: false\n"
+	    "dispatch:\n"
+	    "  state_dir: %s.state\n"
 	    "log:\n"
 	    "  level: debug\n"
 	    "control:\n"
@@ -117,7 +119,7 @@ write_config(struct r3d *d, const struct r3opts *o)
 	    "    ca: %s\n"
 	    "    pins: [\"%s\"]\n"
 	    "    sources: [\"127.0.0.2/32\"]\n",
-	    d->sock, d->port, pki_dir, key, o->idle ? o->idle : "10s",
+	    d->cfg, d->sock, d->port, pki_dir, key, o->idle ? o->idle : "10s",
 	    o->r3_extra ? o->r3_extra : "", ca, crl, pin("ra1"),
 	    pin("ra-revoked"), pin("ra-expired"), pin("ra-notyet"),
 	    pin("ra-wrongca"), o->ra1_extra ? o->ra1_extra : "", ca,
@@ -991,7 +993,7 @@ START_TEST(key_hygiene)
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_str_eq(r.out, "");
 	/* r3.key is on line 8, its value at column 8. */
-	ck_assert(asprintf(&want, "%s:10:8: r3.key: %s: private key readable by "
+	ck_assert(asprintf(&want, "%s:12:8: r3.key: %s: private key readable by "
 	    "group or others (mode 0644); fix: chmod 600 %s\n", d.cfg, key,
 	    key) > 0);
 	ck_assert_str_eq(r.err, want);

@@ -349,6 +349,7 @@ START_TEST(record_types)
 		"peer.restored", "attestation.accepted", "attestation.rejected",
 		"attestation.expired", "r1.registered", "dispatch.received",
 		"dispatch.allocated", "dispatch.delivered", "dispatch.acked",
+		"ra.registered", "ra.unregistered", "ra.mismatch",
 		"report.sent", "operator.command", "audit.recovered",
 		"audit.rotated", "audit.key_evolved",
 	};
