@@ -305,17 +305,38 @@ acgwd_up_failed(void *arg)
 
 static int
 acgwd_ra_request(void *arg, const char *peer, const char *service,
-    const char *body, size_t len, char **reply, size_t *replylen, char *err,
-    size_t errlen)
+    const char *body, size_t len, char **reply, size_t *replylen,
+    void **token, char *err, size_t errlen)
 {
 	struct acgwd *d = arg;
+	struct relay_undo *undo = NULL;
 	int code = relay_ra_request(d->relay, peer, service, body, len,
-	    acgwd_now_us(), reply, replylen, err, errlen);
+	    acgwd_now_us(), reply, replylen, &undo, err, errlen);
 
+	*token = undo;
 	/* An answer or telemetry may settle something owed to the TSO. */
 	if (strcmp(service, "OadrPoll") != 0)
 		r1_kick(d->r1);
 	return code;
+}
+
+/* Once per turn of the loop, before the RAs' replies leave. */
+static int
+acgwd_ra_sync(void *arg)
+{
+	struct acgwd *d = arg;
+
+	return relay_flush(d->relay);
+}
+
+static void
+acgwd_ra_done(void *arg, void *token, int sent)
+{
+	struct acgwd *d = arg;
+
+	if (!sent)
+		relay_undo_apply(d->relay, token);
+	relay_undo_free(token);
 }
 
 static void
@@ -1027,7 +1048,8 @@ main(int argc, char **argv)
 	if ((d.r3 = r3_new(d.base, d.cfg, d.tls, d.audit, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if (r3_serve_oadr(d.r3, acgwd_ra_request, &d) != 0)
+	if (r3_serve_oadr(d.r3, acgwd_ra_request, acgwd_ra_sync,
+	    acgwd_ra_done, &d) != 0)
 		fatalx("r3: out of memory");
 	{
 		const struct r1_conv conv = { acgwd_up_next, acgwd_up_answer,

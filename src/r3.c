@@ -105,7 +105,26 @@ struct r3 {
 	size_t nbuckets;
 	unsigned gen;			/* bumped by every reload */
 	r3_oadr_handler oadr;		/* OpenADR services, if served */
+	r3_oadr_sync oadr_sync;
+	r3_oadr_done oadr_done;
 	void *oadr_arg;
+	struct r3_pending *held;	/* replies waiting for the write */
+	struct r3_pending **held_tail;
+	struct event *ev_flush;		/* runs once at the end of a turn */
+};
+
+/*
+ * A reply held back until the state it acknowledges is on disk. The
+ * request stays valid while we hold it: libevent 2.1 detaches (does not
+ * free) a request whose connection fails before the user replied, and
+ * frees it in evhttp_send_reply.
+ */
+struct r3_pending {
+	struct evhttp_request *req;
+	char *reply;
+	size_t len;
+	void *token;
+	struct r3_pending *next;
 };
 
 static int r3_conn_idx = -1;
@@ -732,9 +751,63 @@ r3_route(struct r3 *r3, const char *path, r3_handler fn, void *arg)
 	return 0;
 }
 
+static void
+r3_send_xml(struct evhttp_request *req, const char *reply, size_t len)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	if (out == NULL || evbuffer_add(out, reply, len) != 0) {
+		if (out)
+			evbuffer_free(out);
+		evhttp_send_error(req, 503, "Service Unavailable");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/xml");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+/*
+ * Group commit: every reply of this turn of the loop waits for one
+ * write of the state; then all go out (or, if it failed, none does and
+ * each gets 503).
+ */
+static void
+r3_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct r3 *r3 = arg;
+	struct r3_pending *p = r3->held, *next;
+	int ok;
+
+	r3->held = NULL;
+	r3->held_tail = &r3->held;
+	if (p == NULL)
+		return;
+	ok = r3->oadr_sync(r3->oadr_arg) == 0;
+	for (; p != NULL; p = next) {
+		/* A request whose session closed meanwhile reaches nobody. */
+		int alive = evhttp_request_get_connection(p->req) != NULL;
+
+		next = p->next;
+		if (ok && alive)
+			r3_send_xml(p->req, p->reply, p->len);
+		else if (!ok)
+			r3_reply_text(p->req, 503, "Service Unavailable",
+			    "the state cannot be written; nothing was taken");
+		else
+			evhttp_send_reply(p->req, 503, "Service Unavailable",
+			    NULL);	/* frees the detached request */
+		r3->oadr_done(r3->oadr_arg, p->token, ok && alive);
+		free(p->reply);
+		free(p);
+	}
+}
+
 /*
  * One OpenADR request: a POST of an XML document to one of the 2.0b
- * services; the answer is the document the handler returns.
+ * services; the answer is the document the handler returns, sent once
+ * the state it acknowledges is written.
  */
 static void
 r3_oadr_cb(void *arg, const char *peer, struct evhttp_request *req)
@@ -743,10 +816,12 @@ r3_oadr_cb(void *arg, const char *peer, struct evhttp_request *req)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(
 	    req));
 	const char *service = strrchr(path, '/') + 1;
-	struct evbuffer *in = evhttp_request_get_input_buffer(req), *out;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in), rlen = 0;
+	struct r3_pending *p;
 	const char *body;
 	char *reply = NULL, err[600];
+	void *token = NULL;
 	int code;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
@@ -756,38 +831,48 @@ r3_oadr_cb(void *arg, const char *peer, struct evhttp_request *req)
 	}
 	body = len ? (const char *)evbuffer_pullup(in, -1) : "";
 	code = r3->oadr(r3->oadr_arg, peer, service, body ? body : "",
-	    body ? len : 0, &reply, &rlen, err, sizeof(err));
+	    body ? len : 0, &reply, &rlen, &token, err, sizeof(err));
 	if (code != 200 || reply == NULL) {
 		r3_reply_text(req, code == 200 ? 500 : code, code == 400 ?
 		    "Bad Request" : code == 403 ? "Forbidden" : code == 404 ?
 		    "Not Found" : "Service Unavailable", err);
 		free(reply);
+		if (token)
+			r3->oadr_done(r3->oadr_arg, token, 0);
 		return;
 	}
-	if ((out = evbuffer_new()) == NULL ||
-	    evbuffer_add(out, reply, rlen) != 0) {
-		if (out)
-			evbuffer_free(out);
-		free(reply);
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		evhttp_send_error(req, 503, "Service Unavailable");
+		free(reply);
+		r3->oadr_done(r3->oadr_arg, token, 0);
 		return;
 	}
-	free(reply);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "application/xml");
-	evhttp_send_reply(req, 200, "OK", out);
-	evbuffer_free(out);
+	p->req = req;
+	p->reply = reply;
+	p->len = rlen;
+	p->token = token;
+	if (r3->held == NULL)
+		event_active(r3->ev_flush, EV_TIMEOUT, 0);
+	*r3->held_tail = p;
+	r3->held_tail = &p->next;
 }
 
 int
-r3_serve_oadr(struct r3 *r3, r3_oadr_handler fn, void *arg)
+r3_serve_oadr(struct r3 *r3, r3_oadr_handler fn, r3_oadr_sync sync,
+    r3_oadr_done done, void *arg)
 {
 	static const char *const services[] = { "EiRegisterParty", "EiEvent",
 	    "EiReport", "EiOpt", "OadrPoll" };
 	char path[128];
 
 	r3->oadr = fn;
+	r3->oadr_sync = sync;
+	r3->oadr_done = done;
 	r3->oadr_arg = arg;
+	if (r3->ev_flush == NULL &&
+	    (r3->ev_flush = event_new(r3->base, -1, 0, r3_flush_cb, r3)) ==
+	    NULL)
+		return -1;
 	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
 		snprintf(path, sizeof(path), "/OpenADR2/Simple/2.0b/%s",
 		    services[i]);
@@ -874,6 +959,7 @@ r3_new(struct event_base *base, const struct config *cfg,
 	r3->audit = audit;
 	r3->cfg = cfg;
 	r3->tls = tls;
+	r3->held_tail = &r3->held;
 	if ((r3->http = evhttp_new(base)) == NULL) {
 		snprintf(err, errlen, "r3: cannot create the HTTP server");
 		goto fail;
@@ -1063,6 +1149,10 @@ r3_free(struct r3 *r3)
 	if (r3 == NULL)
 		return;
 	r3_abort(r3);
+	/* Replies still held: written and sent (or refused) now. */
+	r3_flush_cb(-1, 0, r3);
+	if (r3->ev_flush != NULL)
+		event_free(r3->ev_flush);
 	if (r3->http != NULL)
 		evhttp_free(r3->http);
 	/* Records whose SSL is not freed yet must not point back here. */

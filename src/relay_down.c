@@ -372,38 +372,91 @@ relay_distribution_for(struct relay *r, size_t idx, int64_t now,
 	return 0;
 }
 
-/* Marks what the RA is handed; undo says what to take back. */
-static size_t
-relay_deliver(struct relay *r, size_t idx, int64_t now, size_t **undo)
+/* What a reply hands an RA, to take back if the reply never leaves. */
+struct relay_undo {
+	char ra[65];
+	size_t n;
+	char **events;
+	uint32_t *mods;
+	int64_t at;
+};
+
+void
+relay_undo_free(struct relay_undo *u)
 {
-	size_t n = 0;
-
-	*undo = calloc(r->d.nevents + 1, sizeof(**undo));
-	for (size_t i = 0; *undo && i < r->d.nevents; i++)
-		if (r->d.events[i].shares[idx].exists &&
-		    r->d.events[i].shares[idx].sent_at == 0)
-			(*undo)[n++] = i;
-	dispatch_delivered(&r->d, idx, now);
-	r->ras[idx].delivered += n;
-	return n;
-}
-
-static void
-relay_undeliver(struct relay *r, size_t idx, const size_t *undo, size_t n)
-{
-	for (size_t k = 0; undo && k < n; k++) {
-		struct dispatch_share *s = &r->d.events[undo[k]].shares[idx];
-
-		s->sent_at = 0;
-		s->deadline = 0;
+	for (size_t i = 0; u && i < u->n; i++)
+		free(u->events[i]);
+	if (u) {
+		free(u->events);
+		free(u->mods);
 	}
-	r->ras[idx].delivered -= n < r->ras[idx].delivered ? n :
-	    r->ras[idx].delivered;
+	free(u);
+}
+
+/*
+ * The reply did not reach the RA (the state could not be written, or
+ * its session closed first): what it would have handed over is queued
+ * again, unless it changed meanwhile.
+ */
+void
+relay_undo_apply(struct relay *r, struct relay_undo *u)
+{
+	size_t idx;
+
+	if (u == NULL || relay_ra_find(r, u->ra, &idx) == NULL)
+		return;
+	for (size_t k = 0; k < u->n; k++)
+		for (size_t i = 0; i < r->d.nevents; i++) {
+			struct dispatch_share *s;
+
+			if (strcmp(r->d.events[i].id, u->events[k]) != 0)
+				continue;
+			s = &r->d.events[i].shares[idx];
+			if (s->mod == u->mods[k] && s->sent_at == u->at) {
+				s->sent_at = 0;
+				s->deadline = 0;
+				r->d.changes++;
+				if (r->ras[idx].delivered > 0)
+					r->ras[idx].delivered--;
+			}
+		}
+}
+
+/* Marks what the RA is handed now; *undo says what that was. */
+static int
+relay_deliver(struct relay *r, size_t idx, int64_t now,
+    struct relay_undo **undo)
+{
+	struct relay_undo *u = calloc(1, sizeof(*u));
+
+	if (u == NULL || (u->events = calloc(r->d.nevents + 1,
+	    sizeof(char *))) == NULL || (u->mods = calloc(r->d.nevents + 1,
+	    sizeof(uint32_t))) == NULL) {
+		relay_undo_free(u);
+		return -1;
+	}
+	snprintf(u->ra, sizeof(u->ra), "%s", r->ras[idx].name);
+	u->at = now;
+	for (size_t i = 0; i < r->d.nevents; i++) {
+		const struct dispatch_share *s = &r->d.events[i].shares[idx];
+
+		if (!s->exists || s->sent_at != 0)
+			continue;
+		if ((u->events[u->n] = strdup(r->d.events[i].id)) == NULL) {
+			relay_undo_free(u);
+			return -1;
+		}
+		u->mods[u->n++] = s->mod;
+	}
+	dispatch_delivered(&r->d, idx, now);
+	r->ras[idx].delivered += u->n;
+	*undo = u;
+	return 0;
 }
 
 static void
-relay_audit_delivery(struct relay *r, size_t idx, const size_t *which,
-    size_t n)
+relay_audit_delivery(struct relay *r, const struct relay_undo *u,
+    const struct relay_ra *ra)
 {
 	struct json_buf j;
 
@@ -411,19 +464,15 @@ relay_audit_delivery(struct relay *r, size_t idx, const size_t *which,
 	json_object_begin(&j);
 	json_key(&j, "events");
 	json_array_begin(&j);
-	for (size_t k = 0; which && k < n; k++) {
-		const struct dispatch_event *e = &r->d.events[which[k]];
-		const struct dispatch_share *s = &e->shares[idx];
-
+	for (size_t k = 0; k < u->n; k++) {
 		json_object_begin(&j);
-		json_kv_str(&j, "event", e->id);
-		json_kv_int(&j, "modification", s->mod);
-		json_kv_bool(&j, "cancelled", s->cancelled);
+		json_kv_str(&j, "event", u->events[k]);
+		json_kv_int(&j, "modification", u->mods[k]);
 		json_object_end(&j);
 	}
 	json_array_end(&j);
 	json_object_end(&j);
-	relay_audit(r, "dispatch.delivered", r->ras[idx].name, &j);
+	relay_audit(r, "dispatch.delivered", ra->name, &j);
 	json_free(&j);
 }
 
@@ -510,7 +559,7 @@ relay_cancel_opt(struct relay *r, struct relay_ra *ra, const char *opt_id,
 /* What acgw hands an RA in answer to its poll. */
 static int
 relay_poll_answer(struct relay *r, size_t idx, int64_t now,
-    struct oadr_msg *out, size_t **undo, size_t *nundo)
+    struct oadr_msg *out, struct relay_undo **undo)
 {
 	struct relay_ra *ra = &r->ras[idx];
 
@@ -523,10 +572,10 @@ relay_poll_answer(struct relay *r, size_t idx, int64_t now,
 		return 0;
 	}
 	if (dispatch_ra_pending(&r->d, idx)) {
-		if (relay_distribution_for(r, idx, now, out) != 0)
+		if (relay_distribution_for(r, idx, now, out) != 0 ||
+		    relay_deliver(r, idx, now, undo) != 0)
 			return -1;
-		*nundo = relay_deliver(r, idx, now, undo);
-		relay_audit_delivery(r, idx, *undo, *nundo);
+		relay_audit_delivery(r, *undo, ra);
 		return 0;
 	}
 	if (ra->rreq_state == RREQ_TO_SEND) {
@@ -621,7 +670,7 @@ relay_request_id_of(const struct oadr_msg *m)
 /* Everything a registered RA may send, answered into out. */
 static int
 relay_dispatch_msg(struct relay *r, size_t idx, const struct oadr_msg *in,
-    int64_t now, struct oadr_msg *out, size_t **undo, size_t *nundo)
+    int64_t now, struct oadr_msg *out, struct relay_undo **undo)
 {
 	struct relay_ra *ra = &r->ras[idx];
 	const char *rid = relay_request_id_of(in);
@@ -642,15 +691,16 @@ relay_dispatch_msg(struct relay *r, size_t idx, const struct oadr_msg *in,
 		    oadr_strdup(ra->ven_id);
 		return 0;
 	case OADR_POLL:
-		return relay_poll_answer(r, idx, now, out, undo, nundo);
+		return relay_poll_answer(r, idx, now, out, undo);
 	case OADR_REQUEST_EVENT:
 		if (relay_distribution_for(r, idx, now, out) != 0)
 			return -1;
 		free(out->u.distribute_event.response.request_id);
 		out->u.distribute_event.response.request_id =
 		    oadr_strdup(rid);
-		*nundo = relay_deliver(r, idx, now, undo);
-		relay_audit_delivery(r, idx, *undo, *nundo);
+		if (relay_deliver(r, idx, now, undo) != 0)
+			return -1;
+		relay_audit_delivery(r, *undo, ra);
 		return 0;
 	case OADR_CREATED_EVENT:
 		relay_answers(r, idx, &in->u.created_event, now);
@@ -705,16 +755,17 @@ relay_dispatch_msg(struct relay *r, size_t idx, const struct oadr_msg *in,
 int
 relay_ra_request(struct relay *r, const char *peer, const char *service,
     const char *body, size_t len, int64_t now, char **reply,
-    size_t *replylen, char *err, size_t errlen)
+    size_t *replylen, struct relay_undo **undo, char *err, size_t errlen)
 {
 	struct oadr_msg in, out;
 	struct relay_ra *ra;
-	size_t idx, *undo = NULL, nundo = 0;
+	size_t idx;
 	const char *claimed;
 	char why[OADR_ERR_MAX];
 	int status = 200;
 
 	*reply = NULL;
+	*undo = NULL;
 	memset(&in, 0, sizeof(in));
 	memset(&out, 0, sizeof(out));
 	if ((ra = relay_ra_find(r, peer, &idx)) == NULL) {
@@ -773,32 +824,24 @@ relay_ra_request(struct relay *r, const char *peer, const char *service,
 			relay_plain(ra, 452, "not registered: send "
 			    "oadrCreatePartyRegistration first",
 			    relay_request_id_of(&in), &out);
-	} else if (relay_dispatch_msg(r, idx, &in, now, &out, &undo,
-	    &nundo) != 0) {
-		relay_undeliver(r, idx, undo, nundo);
+	} else if (relay_dispatch_msg(r, idx, &in, now, &out, undo) != 0) {
+		relay_undo_apply(r, *undo);
+		relay_undo_free(*undo);
+		*undo = NULL;
 		units_errf(err, errlen, "out of memory");
 		status = 503;
 		goto done;
 	}
 	if ((*reply = relay_build(r, &out, replylen, why, sizeof(why))) ==
 	    NULL) {
-		relay_undeliver(r, idx, undo, nundo);
+		relay_undo_apply(r, *undo);
+		relay_undo_free(*undo);
+		*undo = NULL;
 		units_errf(err, errlen, "cannot build the answer: %s", why);
-		status = 503;
-		goto done;
-	}
-	/* Durable before the RA sees it. */
-	if (relay_commit(r) != 0) {
-		relay_undeliver(r, idx, undo, nundo);
-		free(*reply);
-		*reply = NULL;
-		units_errf(err, errlen, "the state cannot be written: %s",
-		    r->state_error);
 		status = 503;
 	}
 done:
 	oadr_msg_free(&out);
 	oadr_msg_free(&in);
-	free(undo);
 	return status;
 }

@@ -42,18 +42,26 @@ int r3_route(struct r3 *r3, const char *path, r3_handler fn, void *arg);
 
 /*
  * An OpenADR service request from an admitted peer: the HTTP status,
- * with *reply (malloc'd XML) for 200, or the reason in err otherwise.
+ * with *reply (malloc'd XML) and an optional *token for 200, or the
+ * reason in err otherwise.
  */
 typedef int (*r3_oadr_handler)(void *arg, const char *peer,
     const char *service, const char *body, size_t len, char **reply,
-    size_t *replylen, char *err, size_t errlen);
+    size_t *replylen, void **token, char *err, size_t errlen);
+/* Make what this turn's replies acknowledge durable: 0, or -1. */
+typedef int (*r3_oadr_sync)(void *arg);
+/* Each reply's fate: sent (1) or not (0: write failed, session gone). */
+typedef void (*r3_oadr_done)(void *arg, void *token, int sent);
 
 /*
  * Serve the 2.0b simple-HTTP services (EiRegisterParty, EiEvent,
- * EiReport, EiOpt, OadrPoll under /OpenADR2/Simple/2.0b/) with fn;
- * answers are "Content-Type: application/xml".
+ * EiReport, EiOpt, OadrPoll under /OpenADR2/Simple/2.0b/) with fn.
+ * Replies are held to the end of the loop's turn, sync runs once for
+ * all of them (group commit), and then they go out ("Content-Type:
+ * application/xml"), or each gets 503 if sync failed.
  */
-int r3_serve_oadr(struct r3 *r3, r3_oadr_handler fn, void *arg);
+int r3_serve_oadr(struct r3 *r3, r3_oadr_handler fn, r3_oadr_sync sync,
+    r3_oadr_done done, void *arg);
 
 /*
  * Reload: r3_prepare binds a new listener if r3.listen changed (nothing

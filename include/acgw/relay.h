@@ -76,12 +76,21 @@ void relay_up_failed(struct relay *r, int64_t now);
  * One request from the configured peer named peer, POSTed to service.
  * Returns the HTTP status: 200 with *reply (malloc'd, an OpenADR
  * document; OpenADR-level refusals are eiResponse codes inside it), or
- * 400 (unparsable), 404 (unknown service) or 503 (the state could not be
- * written: nothing was acknowledged) with the reason in err.
+ * 400 (unparsable), 403 (not a configured or a severed RA), 404, or 503
+ * with the reason in err.
+ *
+ * Nothing is written here: the caller writes the state (relay_flush)
+ * before it sends any reply, once for all the replies of one turn of its
+ * loop (group commit). *undo (may be NULL) says what the reply hands
+ * over: if the reply does not go out (the write failed, the session
+ * closed), relay_undo_apply queues it again; either way relay_undo_free.
  */
+struct relay_undo;
 int relay_ra_request(struct relay *r, const char *peer, const char *service,
     const char *body, size_t len, int64_t now, char **reply,
-    size_t *replylen, char *err, size_t errlen);
+    size_t *replylen, struct relay_undo **undo, char *err, size_t errlen);
+void relay_undo_apply(struct relay *r, struct relay_undo *u);
+void relay_undo_free(struct relay_undo *u);
 
 /* An RA severed or released from severance (policy): 0, or -1 unknown. */
 int relay_ra_set_active(struct relay *r, const char *peer, int active,
