@@ -302,12 +302,13 @@ relay_commit(struct relay *r)
 		return 0;
 	json_init(&j, 0);
 	/*
-	 * The directory is made on the first write, so that a daemon with
-	 * nothing to relay never touches it; its parent (/var/lib/acgw,
-	 * systemd's StateDirectory) must exist.
+	 * The directory is made on the first write (and again after a
+	 * failed one), so that a daemon with nothing to relay never touches
+	 * it; its parent (/var/lib/acgw, systemd's StateDirectory) must
+	 * exist.
 	 */
-	if (r->writes == 0 && mkdir(r->cfg->dispatch.state_dir, 0700) != 0 &&
-	    errno != EEXIST)
+	if ((r->writes == 0 || r->state_error[0] != '\0') &&
+	    mkdir(r->cfg->dispatch.state_dir, 0700) != 0 && errno != EEXIST)
 		snprintf(err, sizeof(err), "%s: cannot create: %s",
 		    r->cfg->dispatch.state_dir, strerror(errno));
 	else
