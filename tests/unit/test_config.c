@@ -220,14 +220,95 @@ START_TEST(unsupported_sections)
 	    "and attestation)");
 	refused("audit:\n  dir: relative\n",
 	    "acgwd.yaml:2:8: audit.dir: \"relative\" is not an absolute path");
-	refused("dispatch: {}\n",
-	    "acgwd.yaml:1:1: dispatch: not supported yet (arrives with the "
-	    "relay)");
 }
 END_TEST
 
+
 #define PIN1 "d80b31e1d7cee2d40a092c900727d9e2ec785f53b28d388507f46e018a88b5f2"
 #define PIN2 "2434E2F2:D311D508FF35E44538919C610BAFED8D4AD12BC2C58CAD21E1FFBFFF"
+
+START_TEST(dispatch_section)
+{
+	struct config *cfg = load("");
+
+	/* Defaults. */
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_str_eq(cfg->dispatch.state_dir, "/var/lib/acgw/state");
+	ck_assert_int_eq(cfg->dispatch.rule, 0);
+	ck_assert_uint_eq(cfg->dispatch.capacity_w, 0);
+	ck_assert_uint_eq(cfg->dispatch.signals.n, 1);
+	ck_assert_str_eq(cfg->dispatch.signals.v[0], "LOAD_DISPATCH/setpoint");
+	ck_assert_uint_eq(cfg->dispatch.coverage_threshold, 100);
+	ck_assert_uint_eq(cfg->dispatch.ack_deadline_ms, 60000);
+	config_free(cfg);
+
+	cfg = load("dispatch:\n  rule: static\n  capacity: 1.5MW\n"
+	    "  signals: [LOAD_DISPATCH/setpoint, SIMPLE/level]\n"
+	    "peers:\n"
+	    "  - {name: a, ca: /a, pins: [\"" PIN1 "\"], sources: [10.0.0.0/8],"
+	    " contracted: 800kW, share: 60, ven_id: VEN-A}\n"
+	    "  - {name: b, ca: /a, pins: [\"" PIN2 "\"], sources: [10.0.0.0/8],"
+	    " contracted: 700kW, share: 40}\n");
+	ck_assert_msg(cfg != NULL, "%s", errs.msg[0]);
+	ck_assert_int_eq(cfg->dispatch.rule, 2);
+	ck_assert_uint_eq(cfg->dispatch.capacity_w, 1500000);
+	ck_assert_uint_eq(cfg->dispatch.signals.n, 2);
+	ck_assert_str_eq(cfg->dispatch.signals.v[1], "SIMPLE/level");
+	ck_assert_uint_eq(cfg->peers.v[0].contracted_w, 800000);
+	ck_assert_str_eq(cfg->peers.v[0].ven_id, "VEN-A");
+	ck_assert_ptr_null(cfg->peers.v[1].ven_id);
+	ck_assert_uint_eq(cfg->peers.v[1].share, 40);
+	config_free(cfg);
+
+	refused("dispatch:\n  capacity: 12\n",
+	    "acgwd.yaml:2:13: dispatch.capacity: \"12\" needs a unit: W, kW, "
+	    "MW or GW");
+	refused("dispatch:\n  capacity: 1.5W\n",
+	    "acgwd.yaml:2:13: dispatch.capacity: \"1.5W\" is not a whole "
+	    "number of watts");
+	refused("dispatch:\n  signals: [LOAD_DISPATCH]\n",
+	    "acgwd.yaml:2:13: dispatch.signals[0]: \"LOAD_DISPATCH\" is not a "
+	    "signal (write NAME/type, e.g. LOAD_DISPATCH/setpoint)");
+	refused("dispatch:\n  signals: [LOAD_DISPATCH/watts]\n",
+	    "acgwd.yaml:2:13: dispatch.signals[0]: \"LOAD_DISPATCH/watts\": "
+	    "\"watts\" is not a 2.0b signalType (delta, level, multiplier, "
+	    "price, priceMultiplier, priceRelative, setpoint, "
+	    "x-loadControlCapacity, x-loadControlLevelOffset, "
+	    "x-loadControlPercentOffset, x-loadControlSetpoint)");
+	refused("dispatch:\n  signals: [A/level, A/level]\n",
+	    "acgwd.yaml:2:22: dispatch.signals[1]: \"A/level\" is listed twice");
+	refused("dispatch:\n  signals: []\n",
+	    "acgwd.yaml:2:12: dispatch.signals: needs 1 to 64 items, found 0");
+	refused("dispatch:\n  coverage_threshold: 0\n",
+	    "acgwd.yaml:2:23: dispatch.coverage_threshold: 0 is out of range "
+	    "(1..100)");
+	refused("dispatch:\n  rule: fair\n",
+	    "acgwd.yaml:2:9: dispatch.rule: \"fair\" is not one of "
+	    "proportional|priority|static");
+	refused("dispatch:\n  min_duration: 2h\n  max_duration: 1h\n",
+	    "acgwd.yaml:2:17: dispatch.min_duration: must not be longer than "
+	    "dispatch.max_duration");
+	refused("dispatch:\n  rule: static\n"
+	    "peers:\n"
+	    "  - {name: a, ca: /a, pins: [\"" PIN1 "\"], sources: [10.0.0.0/8],"
+	    " share: 60}\n"
+	    "  - {name: b, ca: /a, pins: [\"" PIN2 "\"], sources: [10.0.0.0/8],"
+	    " share: 30}\n",
+	    "acgwd.yaml:2:9: dispatch.rule: static: peers[].share must add up "
+	    "to 100, they add up to 90");
+	refused("peers:\n"
+	    "  - {name: a, ca: /a, pins: [\"" PIN1 "\"], sources: [10.0.0.0/8],"
+	    " ven_id: b}\n"
+	    "  - {name: b, ca: /a, pins: [\"" PIN2 "\"], sources: [10.0.0.0/8]}\n",
+	    "acgwd.yaml:3:5: peers: [1]: venID \"b\" is already that of "
+	    "peers[0]");
+	refused("peers:\n"
+	    "  - {name: a, ca: /a, pins: [\"" PIN1 "\"], sources: [10.0.0.0/8],"
+	    " contracted: -1kW}\n",
+	    "acgwd.yaml:2:134: peers[0].contracted: \"-1kW\" is not a power "
+	    "(e.g. 800W, 1500kW, 1.5MW)");
+}
+END_TEST
 
 START_TEST(peers_list)
 {
@@ -551,6 +632,7 @@ main(void)
 	tcase_add_test(tc, out_of_range);
 	tcase_add_test(tc, cross_checks);
 	tcase_add_test(tc, unsupported_sections);
+	tcase_add_test(tc, dispatch_section);
 	tcase_add_test(tc, peers_list);
 	tcase_add_test(tc, peers_errors);
 	tcase_add_test(tc, tls_r1_r3);
