@@ -1015,8 +1015,20 @@ main(int argc, char **argv)
 
 	d.started = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &d.started_mono);
-	if ((d.base = event_base_new()) == NULL)
-		fatalx("cannot create the event loop");
+	{
+		/*
+		 * The changelist folds an event removed and added again in
+		 * one turn (each HTTP request and reply does that) into no
+		 * epoll_ctl at all.
+		 */
+		struct event_config *ec = event_config_new();
+
+		if (ec == NULL || event_config_set_flag(ec,
+		    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0 ||
+		    (d.base = event_base_new_with_config(ec)) == NULL)
+			fatalx("cannot create the event loop");
+		event_config_free(ec);
+	}
 	d.notify = notify_open();
 	if ((d.ctl = control_new(d.base, d.cfg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);

@@ -70,6 +70,7 @@ struct r3_conn {
 	uint64_t requests;
 	int peer_closed;		/* the peer sent close_notify */
 	int admitted;			/* was ever admitted */
+	size_t bucket;			/* its peer's bucket + 1; 0: not known */
 	int logged;			/* its refusal is logged already */
 	unsigned gen;			/* configuration it was admitted under */
 	struct r3_conn *prev, *next;
@@ -637,13 +638,20 @@ r3_conn_of(struct evhttp_request *req)
 }
 
 static struct r3_bucket *
-r3_bucket(struct r3 *r3, const char *peer)
+r3_bucket(struct r3 *r3, struct r3_conn *c)
 {
+	const char *peer = c->peer;
 	struct r3_bucket *v;
 
+	/* The session remembers its bucket: no search per request. */
+	if (c->bucket > 0 && c->bucket <= r3->nbuckets &&
+	    strcmp(r3->buckets[c->bucket - 1].name, peer) == 0)
+		return &r3->buckets[c->bucket - 1];
 	for (size_t i = 0; i < r3->nbuckets; i++)
-		if (strcmp(r3->buckets[i].name, peer) == 0)
+		if (strcmp(r3->buckets[i].name, peer) == 0) {
+			c->bucket = i + 1;
 			return &r3->buckets[i];
+		}
 	v = realloc(r3->buckets, (r3->nbuckets + 1) * sizeof(*v));
 	if (v == NULL)
 		return NULL;
@@ -653,14 +661,15 @@ r3_bucket(struct r3 *r3, const char *peer)
 	snprintf(v->name, sizeof(v->name), "%s", peer);
 	v->tokens = (double)r3->cfg->r3.request_burst;
 	clock_gettime(CLOCK_MONOTONIC, &v->last);
+	c->bucket = r3->nbuckets;
 	return v;
 }
 
 /* Token bucket: requests_per_second, at most request_burst at once. */
 static int
-r3_rate_ok(struct r3 *r3, const char *peer)
+r3_rate_ok(struct r3 *r3, struct r3_conn *c)
 {
-	struct r3_bucket *b = r3_bucket(r3, peer);
+	struct r3_bucket *b = r3_bucket(r3, c);
 	struct timespec now;
 	double dt;
 
@@ -716,7 +725,7 @@ r3_request_cb(struct evhttp_request *req, void *arg)
 		r3_conn_close(c, "output over r3.max_output");
 		return;
 	}
-	if (!r3_rate_ok(r3, c->peer)) {
+	if (!r3_rate_ok(r3, c)) {
 		log_warnx("r3: %s: %s over r3.requests_per_second; 429",
 		    c->addrtext, c->peer);
 		evhttp_add_header(evhttp_request_get_output_headers(req),

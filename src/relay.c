@@ -102,21 +102,71 @@ relay_audit(struct relay *r, const char *type, const char *peer,
 		log_warnx("relay: cannot record %s in the audit log", type);
 }
 
+static size_t
+relay_hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+/* The name index: every request looks its RA up, so not by a search. */
+static int
+relay_index(struct relay *r)
+{
+	size_t n = 16, *v;
+
+	while (n <= 2 * r->nras)
+		n *= 2;
+	if ((v = calloc(n, sizeof(*v))) == NULL)
+		return -1;
+	for (size_t i = 0; i < r->nras; i++) {
+		size_t h = relay_hash(r->ras[i].name) & (n - 1);
+
+		while (v[h] != 0)
+			h = (h + 1) & (n - 1);
+		v[h] = i + 1;
+	}
+	free(r->byname);
+	r->byname = v;
+	r->nbyname = n;
+	return 0;
+}
+
 struct relay_ra *
 relay_ra_find(struct relay *r, const char *name, size_t *index)
 {
-	for (size_t i = 0; i < r->nras; i++)
+	size_t h;
+
+	if (r->byname == NULL) {
+		/* No index (out of memory on a reload): a search. */
+		for (size_t i = 0; i < r->nras; i++)
+			if (strcmp(r->ras[i].name, name) == 0) {
+				if (index)
+					*index = i;
+				return &r->ras[i];
+			}
+		return NULL;
+	}
+	for (h = relay_hash(name) & (r->nbyname - 1); r->byname[h] != 0;
+	    h = (h + 1) & (r->nbyname - 1)) {
+		size_t i = r->byname[h] - 1;
+
 		if (strcmp(r->ras[i].name, name) == 0) {
 			if (index)
 				*index = i;
 			return &r->ras[i];
 		}
+	}
 	return NULL;
 }
 
 void
 relay_ra_clear(struct relay_ra *ra)
 {
+	free(ra->poll_ok);
 	free(ra->usage_specifier);
 	free(ra->usage_rid);
 	free(ra->samples);
@@ -152,8 +202,9 @@ relay_sync_ras(struct relay *r, int64_t now)
 	if ((v = calloc(r->nras, sizeof(*v))) == NULL)
 		return;
 	for (size_t i = 0; i < r->nras; i++) {
-		const struct config_peer *p = config_peer_find(r->cfg,
-		    r->ras[i].name);
+		/* ras[i] was made from cfg->peers.v[i]. */
+		const struct config_peer *p = i < r->cfg->peers.n ?
+		    &r->cfg->peers.v[i] : NULL;
 		struct relay_ra *ra = &r->ras[i];
 
 		v[i] = r->d.ras[i];
@@ -678,7 +729,8 @@ relay_new(const struct config *cfg, const struct oadr_schema *schema,
 	r->nras = cfg->peers.n;
 
 	if ((r->signals = relay_signals(cfg)) == NULL ||
-	    relay_build_ras(cfg, r->signals, &r->ras, &r->d) != 0) {
+	    relay_build_ras(cfg, r->signals, &r->ras, &r->d) != 0 ||
+	    relay_index(r) != 0) {
 		units_errf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -707,6 +759,7 @@ relay_free(struct relay *r)
 	for (size_t i = 0; r->ras && i < r->nras; i++)
 		relay_ra_clear(&r->ras[i]);
 	free(r->ras);
+	free(r->byname);
 	free(r->signals);
 	relay_up_reset(r);
 	relay_up_flight_clear(r);
@@ -791,6 +844,8 @@ relay_switch(struct relay *r, const struct config *cfg,
 		memcpy(vid, ras[i].ven_id, sizeof(vid));
 		ras[i] = *old;
 		memcpy(ras[i].ven_id, vid, sizeof(vid));
+		free(ras[i].poll_ok);	/* it names the old venID */
+		ras[i].poll_ok = NULL;
 		memset(old, 0, sizeof(*old));
 	}
 	for (size_t i = 0; i < r->nras; i++)
@@ -802,6 +857,9 @@ relay_switch(struct relay *r, const struct config *cfg,
 	r->ras = ras;
 	r->nras = r->next_nras;
 	r->signals = r->next_signals;
+	free(r->byname);
+	r->byname = NULL;
+	relay_index(r);		/* without it, lookups search */
 	r->next_ras = NULL;
 	r->next_signals = NULL;
 	memset(&r->next_d, 0, sizeof(r->next_d));

@@ -832,6 +832,23 @@ relay_ra_request(struct relay *r, const char *peer, const char *service,
 		status = 503;
 		goto done;
 	}
+	/* "Nothing for you" is the same bytes every time: built once. */
+	if (in.type == OADR_POLL && out.type == OADR_RESPONSE &&
+	    out.u.response.response.code == 200 && ra->poll_ok != NULL &&
+	    (*reply = malloc(ra->poll_ok_len + 1)) != NULL) {
+		memcpy(*reply, ra->poll_ok, ra->poll_ok_len + 1);
+		*replylen = ra->poll_ok_len;
+		goto done;
+	}
+	if (in.type == OADR_POLL && out.type == OADR_RESPONSE &&
+	    out.u.response.response.code == 200 && (*reply = relay_build(r,
+	    &out, replylen, why, sizeof(why))) != NULL) {
+		if ((ra->poll_ok = malloc(*replylen + 1)) != NULL) {
+			memcpy(ra->poll_ok, *reply, *replylen + 1);
+			ra->poll_ok_len = *replylen;
+		}
+		goto done;
+	}
 	if ((*reply = relay_build(r, &out, replylen, why, sizeof(why))) ==
 	    NULL) {
 		relay_undo_apply(r, *undo);

@@ -47,6 +47,8 @@ struct relay_ra {
 	uint64_t requests, invalid, mismatches, delivered;
 	int rereg;			/* oadrRequestReregistration owed */
 	/* The TELEMETRY_USAGE report it offers. */
+	char *poll_ok;			/* its "nothing for you" answer, built once */
+	size_t poll_ok_len;
 	char *usage_specifier;
 	char *usage_rid;
 	double usage_w_per_unit;	/* from its itemUnits/siScaleCode */
@@ -106,6 +108,8 @@ struct relay {
 	char **signals;			/* NULL-ended, for the engine's limits */
 	struct relay_ra *ras;		/* index as d.ras */
 	size_t nras;
+	size_t *byname;			/* hash of RA names: index + 1, 0 empty */
+	size_t nbyname;			/* a power of two, > 2 × nras */
 
 	/* upstream */
 	int up_state;
