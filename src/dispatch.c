@@ -461,6 +461,7 @@ resplit(struct dispatch *d, struct dispatch_event *e, int force)
 				s->cancelled = 1;
 				s->mod++;
 				s->sent_at = 0;
+				s->deadline = 0;
 				d->changes++;
 			}
 			if (s->state != SHARE_LATE)
@@ -479,6 +480,7 @@ resplit(struct dispatch *d, struct dispatch_event *e, int force)
 				s->cancelled = 1;
 				s->mod += s->exists;
 				s->sent_at = 0;
+				s->deadline = 0;
 				s->state = SHARE_NONE;
 				d->changes++;
 			}
@@ -493,6 +495,7 @@ resplit(struct dispatch *d, struct dispatch_event *e, int force)
 		s->cancelled = 0;
 		s->state = SHARE_PENDING;
 		s->sent_at = 0;
+		s->deadline = 0;
 		s->answered_at = 0;
 		d->changes++;
 	}
@@ -517,6 +520,7 @@ cancel_all(struct dispatch *d, struct dispatch_event *e)
 		s->cancelled = 1;
 		s->mod++;
 		s->sent_at = 0;
+		s->deadline = 0;
 		if (s->state != SHARE_OPT_OUT)
 			s->state = SHARE_PENDING;
 	}
@@ -734,9 +738,21 @@ dispatch_tick(struct dispatch *d, int64_t now)
 		for (size_t r = 0; r < d->nras; r++) {
 			struct dispatch_share *s = &e->shares[r];
 
-			if (s->exists && !s->cancelled &&
-			    s->state == SHARE_PENDING && s->sent_at &&
-			    now >= s->deadline) {
+			if (!s->exists || s->cancelled ||
+			    s->state != SHARE_PENDING)
+				continue;
+			/*
+			 * A part the RA has not even fetched is late too: its
+			 * deadline runs from the first tick that sees it
+			 * queued (an RA that stopped polling must not hold
+			 * the upstream answer back).
+			 */
+			if (s->sent_at == 0 && s->deadline == 0) {
+				s->deadline = now + d->cfg.ack_deadline_us;
+				d->changes++;
+				continue;
+			}
+			if (now >= s->deadline) {
 				s->state = SHARE_LATE;
 				moved = 1;
 			}

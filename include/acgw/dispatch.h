@@ -132,7 +132,8 @@ struct dispatch_share {
 	int cancelled;			/* the RA-side event is cancelled */
 	int exists;			/* the RA has been told of this event */
 	int64_t sent_at;		/* this mod handed to the RA; 0: not yet */
-	int64_t deadline;
+	int64_t deadline;		/* answer by then (from delivery, or from
+					 * the first tick it waited undelivered) */
 	int64_t answered_at;
 };
 

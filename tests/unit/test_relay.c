@@ -495,6 +495,83 @@ START_TEST(split_delivered_once_and_kept_over_restart)
 }
 END_TEST
 
+/* One RA's answer to its current event. */
+static void
+ra_answer(struct relay *r, const char *peer, const char *ven,
+    const char *event, uint32_t mod, int opt, int64_t now)
+{
+	struct oadr_msg m, out;
+	struct oadr_event_response *er;
+
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_CREATED_EVENT;
+	m.u.created_event.response.code = 200;
+	m.u.created_event.response.request_id = oadr_strdup("");
+	m.u.created_event.has_event_responses = 1;
+	m.u.created_event.ven_id = oadr_strdup(ven);
+	er = oadr_append((void **)&m.u.created_event.event_responses,
+	    &m.u.created_event.n_event_responses, sizeof(*er));
+	er->code = 200;
+	er->request_id = oadr_strdup("");
+	er->event.event_id = oadr_strdup(event);
+	er->event.modification_number = mod;
+	er->opt_type = opt;
+	ck_assert_int_eq(ra_send(r, peer, &m, now, &out), 200);
+	ck_assert_int_eq(out.type, OADR_RESPONSE);
+	ck_assert_uint_eq(out.u.response.response.code, 200);
+	oadr_msg_free(&out);
+}
+
+START_TEST(silent_ra_late_share_moves)
+{
+	static const double kw[] = { 2000 };
+	struct relay *r = new_relay();
+	struct oadr_msg m, out;
+	const char *svc;
+	struct oadr_event *e;
+
+	ra_register(r, "ra1", "ra1");
+	ra_register(r, "ra2", "VEN-TWO");
+	up_register(r);
+	memset(&m, 0, sizeof(m));
+	distribution(&m, "EV", 0, t0 + 600 * SEC, "LOAD_DISPATCH", kw, 1);
+	up_answer(r, t0, &m);
+	/* ra2 takes its 1500 kW; ra1 never polls. */
+	ck_assert_int_eq(ra_poll(r, "ra2", "VEN-TWO", t0, &out), 200);
+	ck_assert_int_eq(out.type, OADR_DISTRIBUTE_EVENT);
+	ck_assert_double_eq(out.u.distribute_event.events[0].signals[0].
+	    intervals.v[0].payloads[0].value.value, 1500);
+	oadr_msg_free(&out);
+	ra_answer(r, "ra2", "VEN-TWO", "EV", 0, OADR_OPT_IN, t0);
+	relay_tick(r, t0 + SEC);
+	ck_assert(up_next(r, t0 + SEC, &m, &svc));
+	ck_assert_int_eq(m.type, OADR_POLL);	/* not answered yet */
+	oadr_msg_free(&m);
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_RESPONSE;
+	m.u.response.response.code = 200;
+	m.u.response.response.request_id = oadr_strdup("");
+	up_answer(r, t0 + SEC, &m);
+	/* ack_deadline (10 s) after ra1's part was first seen waiting. */
+	relay_tick(r, t0 + 12 * SEC);
+	ck_assert_int_eq(ra_poll(r, "ra2", "VEN-TWO", t0 + 12 * SEC, &out),
+	    200);
+	ck_assert_int_eq(out.type, OADR_DISTRIBUTE_EVENT);
+	e = &out.u.distribute_event.events[0];
+	ck_assert_uint_eq(e->descriptor.modification_number, 1);
+	ck_assert_double_eq(e->signals[0].intervals.v[0].payloads[0].value.value,
+	    2000);
+	oadr_msg_free(&out);
+	ra_answer(r, "ra2", "VEN-TWO", "EV", 1, OADR_OPT_IN, t0 + 12 * SEC);
+	ck_assert(up_next(r, t0 + 12 * SEC, &m, &svc));
+	ck_assert_int_eq(m.type, OADR_CREATED_EVENT);
+	ck_assert_int_eq(m.u.created_event.event_responses[0].opt_type,
+	    OADR_OPT_IN);
+	oadr_msg_free(&m);
+	relay_free(r);
+}
+END_TEST
+
 START_TEST(venid_bound_to_certificate)
 {
 	struct relay *r = new_relay();
@@ -617,6 +694,7 @@ main(void)
 	tcase_add_test(tc, invalid_events_refused_nothing_relayed);
 	tcase_add_test(tc, split_delivered_once_and_kept_over_restart);
 	tcase_add_test(tc, venid_bound_to_certificate);
+	tcase_add_test(tc, silent_ra_late_share_moves);
 	tcase_add_test(tc, failed_write_acknowledges_nothing);
 	tcase_add_test(tc, corrupt_state_refused);
 	return tl_run_suite(s);
