@@ -784,7 +784,9 @@ relay_ra_request(struct relay *r, const char *peer, const char *service,
 		units_errf(err, errlen, "payload refused: %s", why);
 		return 400;
 	}
-	if (strcmp(oadr_msg_service(in.type), service) != 0) {
+	/* oadrResponse may come to any service; everything else has one. */
+	if (oadr_msg_service(in.type) != NULL &&
+	    strcmp(oadr_msg_service(in.type), service) != 0) {
 		ra->invalid++;
 		units_errf(err, errlen, "%s belongs to the %s service, not %s",
 		    oadr_msg_name(in.type), oadr_msg_service(in.type),

@@ -345,7 +345,9 @@ relay_up_next(struct relay *r, int64_t now, const char **service,
 		goto send;
 	}
 	if (r->nowed > 0) {
-		*service = oadr_msg_service(r->owed[0].type);
+		/* The one oadrResponse owed answers oadrRequestReregistration. */
+		*service = r->owed[0].type == OADR_RESPONSE ? "EiRegisterParty" :
+		    oadr_msg_service(r->owed[0].type);
 		if ((*doc = strdup(r->owed[0].doc)) == NULL)
 			return 0;
 		*len = r->owed[0].len;
