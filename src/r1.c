@@ -101,9 +101,16 @@ static int r1_on_interface(struct r1 *r1, char *why, size_t len);
 static void
 r1_drop(struct r1 *r1)
 {
-	if (r1->evcon != NULL) {
-		/* A request still out is dropped without its callback. */
+	if (r1->in_flight) {
+		/*
+		 * A request still out is dropped without its callback: the
+		 * conversation hears of it as a failure, or it would wait
+		 * for that answer for ever.
+		 */
 		r1->in_flight = 0;
+		r1->conv.failed(r1->conv.arg);
+	}
+	if (r1->evcon != NULL) {
 		evhttp_connection_free(r1->evcon);	/* frees bev and SSL */
 		r1->evcon = NULL;
 		r1->bev = NULL;
