@@ -651,6 +651,27 @@ dispatch_delivered(struct dispatch *d, size_t ra, int64_t now)
 	}
 }
 
+size_t
+dispatch_requeue_unanswered(struct dispatch *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nevents; i++)
+		for (size_t r = 0; r < d->nras; r++) {
+			struct dispatch_share *s = &d->events[i].shares[r];
+
+			if (!s->exists || s->sent_at == 0 ||
+			    s->answered_at >= s->sent_at ||
+			    (s->state != SHARE_PENDING && !s->cancelled))
+				continue;
+			s->sent_at = 0;
+			s->deadline = 0;
+			d->changes++;
+			n++;
+		}
+	return n;
+}
+
 static int
 dispatch_ra_pending_event(const struct dispatch *d,
     const struct dispatch_event *e)

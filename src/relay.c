@@ -739,6 +739,14 @@ relay_new(const struct config *cfg, const struct oadr_schema *schema,
 		    RELAY_STATE_FILE, why);
 		goto fail;
 	}
+	{
+		size_t n = dispatch_requeue_unanswered(&r->d);
+
+		if (n > 0)
+			log_notice("relay: %zu event part(s) handed to RAs "
+			    "before the restart and not answered are queued "
+			    "again", n);
+	}
 	r->saved_changes = r->d.changes;
 	/* A restart is a gap: what the TSO wants now is asked again. */
 	if (r->up_state == UP_READY)

@@ -187,6 +187,15 @@ void dispatch_delivered(struct dispatch *d, size_t ra, int64_t now);
 int dispatch_answer(struct dispatch *d, size_t ra, const char *event_id,
     uint32_t mod, int opt, int64_t now);
 
+/*
+ * After a restart: parts handed to an RA that it has not answered since
+ * are queued again (the reply may have died with the process after the
+ * state was written). Answered parts are never handed out twice; an RA
+ * may see an unanswered modification again, which OpenADR treats as a
+ * repeat. Returns how many.
+ */
+size_t dispatch_requeue_unanswered(struct dispatch *d);
+
 /* Has RA ra events it has not been handed in their current form? */
 int dispatch_ra_pending(const struct dispatch *d, size_t ra);
 
