@@ -518,8 +518,26 @@ relay_take_opt(struct relay *r, size_t idx, const struct oadr_create_opt *o,
 	struct relay_ra *ra = &r->ras[idx];
 
 	if (o->has_qualified_event) {
-		dispatch_answer(&r->d, idx, o->qualified_event.event_id,
+		struct json_buf j;
+		int rc = dispatch_answer(&r->d, idx,
+		    o->qualified_event.event_id,
 		    o->qualified_event.modification_number, o->opt_type, now);
+
+		json_init(&j, 4096);
+		json_object_begin(&j);
+		json_kv_str(&j, "direction", "downstream");
+		json_kv_str(&j, "event", o->qualified_event.event_id);
+		json_kv_int(&j, "modification",
+		    o->qualified_event.modification_number);
+		json_kv_str(&j, "opt", o->opt_type == OADR_OPT_IN ? "optIn" :
+		    "optOut");
+		json_kv_str(&j, "by", "oadrCreateOpt");
+		if (rc != 0)
+			json_kv_str(&j, "ignored", "not its current event or "
+			    "modification");
+		json_object_end(&j);
+		relay_audit(r, "dispatch.acked", ra->name, &j);
+		json_free(&j);
 		return;
 	}
 	for (size_t i = 0; i < o->n_available; i++) {

@@ -261,15 +261,18 @@ relay_make_update(struct relay *r, size_t ti, int64_t now, struct oadr_msg *m)
 			/* Online when every expected RA reported. */
 			p->rid = oadr_strdup(RELAY_STATUS_RID);
 			p->value.kind = OADR_PAYLOAD_STATUS;
-			p->value.status.online = got == want;
+			p->value.status.online = want > 0 && got == want;
 			p->value.status.manual_override = 0;
 		} else {
 			p->rid = oadr_strdup(RELAY_USAGE_RID);
 			p->value.kind = OADR_PAYLOAD_FLOAT;
 			p->value.value = (double)w / 1000;
 		}
-		p->data_quality = oadr_strdup(got == want ? relay_good :
-		    got == 0 ? relay_none : relay_partial);
+		/* No RA registered: no value, not a good zero. */
+		p->data_quality = oadr_strdup(want > 0 && got == want ?
+		    relay_good : got == 0 ? relay_none : relay_partial);
+		if (want == 0)
+			p->confidence = 0;
 		if (got != want) {
 			incomplete++;
 			if (missing[0] == '\0')
