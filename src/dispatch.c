@@ -599,8 +599,21 @@ dispatch_distribution(struct dispatch *d,
 		const struct oadr_event *ev = &de->events[k];
 		struct dispatch_event *e = find_event(d, ev->descriptor.event_id);
 
-		if (e && ev->descriptor.modification_number <= e->mod)
-			continue;	/* a repeat, or older than what we have */
+		if (e && ev->descriptor.modification_number < e->mod)
+			continue;	/* older than what we have */
+		if (e && ev->descriptor.modification_number == e->mod) {
+			/*
+			 * A repeat: nothing moves for the RAs, and the VTN
+			 * is answered again as before (it may have lost our
+			 * answer, e.g. after its restart or our
+			 * re-registration).
+			 */
+			if (e->answered) {
+				e->answered = 0;
+				d->changes++;
+			}
+			continue;
+		}
 		if (!e) {
 			struct dispatch_event *nv = realloc(d->events,
 			    (d->nevents + 1) * sizeof(*nv));

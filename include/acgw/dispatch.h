@@ -170,7 +170,8 @@ void dispatch_free(struct dispatch *d);
  * An oadrDistributeEvent from the VTN at time now: new events are checked
  * and split, higher modification numbers re-split (RAs whose part changed
  * get a new modification), cancellations and events no longer listed
- * (implied cancellation) cancel every RA's part, repeats change nothing.
+ * (implied cancellation) cancel every RA's part; a repeat changes
+ * nothing for the RAs but is answered upstream again, as before.
  * Returns how many events changed.
  */
 size_t dispatch_distribution(struct dispatch *d,

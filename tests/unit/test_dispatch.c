@@ -474,13 +474,20 @@ START_TEST(engine_split_answer_resplit)
 	dispatch_answered(&d, 0, opt);
 	ck_assert_int_eq(dispatch_upstream_due(&d, 0, &opt), 0);
 
-	/* The same modification again is a repeat: nothing moves. */
+	/*
+	 * The same modification again is a repeat: nothing moves for the
+	 * RAs, and the VTN gets the same answer again.
+	 */
 	{
-		uint64_t before = d.changes;
+		uint32_t mods[2] = { d.events[0].shares[0].mod,
+		    d.events[0].shares[1].mod };
 
 		distribute(&d, event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, v,
 		    2, NOW + 600 * SEC), 0, OADR_STATUS_FAR, NOW + 3 * SEC);
-		ck_assert_uint_eq(d.changes, before);
+		ck_assert_uint_eq(d.events[0].shares[0].mod, mods[0]);
+		ck_assert_uint_eq(d.events[0].shares[1].mod, mods[1]);
+		ck_assert_int_eq(dispatch_upstream_due(&d, 0, &opt), 1);
+		ck_assert_int_eq(opt, OADR_OPT_IN);
 	}
 	dispatch_free(&d);
 }
