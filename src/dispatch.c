@@ -216,10 +216,12 @@ check_event(const struct dispatch_limits *lim, const struct oadr_event *ev,
 			s = &ev->signals[i];
 	if (!s)
 		return units_errf(why, whylen, "no signal is one the "
-		    "configuration names (dispatch.signals)%s%s%s",
-		    ev->n_signals ? ": got " : "",
+		    "configuration names (dispatch.signals)%s%s%s%s",
+		    ev->n_signals ? ": got " : ": none",
 		    ev->n_signals ? ev->signals[0].name : "",
-		    ev->n_signals ? "" : ": none");
+		    ev->n_signals ? "/" : "",
+		    ev->n_signals ? oadr_signal_type_name(
+		    ev->signals[0].type) : "");
 	if (watts_per_unit(s, &k, why, whylen) != 0)
 		return -1;
 	if (ev->active.duration < lim->min_duration_us ||

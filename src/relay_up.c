@@ -494,9 +494,16 @@ relay_take_treqs(struct relay *r, const struct oadr_report_request *v,
 		t->back = q->back_duration >= t->granularity ?
 		    q->back_duration / t->granularity * t->granularity :
 		    t->granularity;
-		t->next_from = relay_grid(q->has_interval &&
-		    q->interval.dtstart > now ? q->interval.dtstart : now,
-		    t->granularity);
+		/*
+		 * The first window starts at the first interval boundary by
+		 * which every RA can have been asked (it polls within
+		 * dispatch.ra_poll_interval), so that it is not flagged
+		 * incomplete for want of a question.
+		 */
+		t->next_from = relay_grid((q->has_interval &&
+		    q->interval.dtstart > now ? q->interval.dtstart : now) +
+		    (int64_t)r->cfg->dispatch.ra_poll_interval_ms * 1000 +
+		    t->granularity - 1, t->granularity);
 		t->until = q->has_interval && q->interval.duration > 0 ?
 		    q->interval.dtstart + q->interval.duration : 0;
 		log_notice("relay: TSO report request %s (%s): every %llds in "

@@ -324,7 +324,7 @@ START_TEST(check_event)
 
 	refused(event("SIMPLE", OADR_SIGNAL_LEVEL, ok, 2, NOW),
 	    "no signal is one the configuration names (dispatch.signals): "
-	    "got SIMPLE");
+	    "got SIMPLE/level");
 	refused(event("LOAD_DISPATCH", OADR_SIGNAL_SETPOINT, over, 2, NOW),
 	    "interval 2: 5001000 W is more than the portfolio's capacity "
 	    "5000000 W");

@@ -428,7 +428,7 @@ START_TEST(invalid_events_refused_nothing_relayed)
 	    "4000000 W");
 	ck_assert_str_eq(m.u.created_event.event_responses[2].description,
 	    "no signal is one the configuration names (dispatch.signals): "
-	    "got PRICE_SIGNAL");
+	    "got PRICE_SIGNAL/setpoint");
 	oadr_msg_free(&m);
 	relay_free(r);
 }
