@@ -15,17 +15,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "acgw/audit.h"
 #include "acgw/config.h"
+#include "acgw/compliance.h"
 #include "acgw/control.h"
+#include "acgw/enforce.h"
 #include "acgw/log.h"
 #include "acgw/notify.h"
 #include "acgw/oadr.h"
+#include "acgw/policy.h"
 #include "acgw/r1.h"
 #include "acgw/r3.h"
 #include "acgw/relay.h"
@@ -45,6 +51,8 @@ struct acgwd {
 	struct r1 *r1;
 	struct r3 *r3;
 	struct relay *relay;		/* the VEN, the VTN and the engine */
+	struct policy *policy;		/* who may stay interconnected */
+	struct enforce *enforce;	/* ... and its decisions carried out */
 	struct event *ev_relay;		/* its clock: deadlines and reports */
 	struct event *ev_expiry;
 	/* Last expiry state logged per watched file ("what path"). */
@@ -348,6 +356,48 @@ acgwd_relay_cb(evutil_socket_t fd, short what, void *arg)
 		r1_kick(d->r1);
 }
 
+/*
+ * An RA's attestation over its own mTLS session: POST /acgw/attestation
+ * with the file as the body. It must be about that peer and name the key
+ * of the session it came on.
+ */
+static void
+acgwd_upload(void *arg, const char *peer, struct evhttp_request *req)
+{
+	struct acgwd *d = arg;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req), *out;
+	size_t len = evbuffer_get_length(in);
+	unsigned char pin[32];
+	char verdict[POLICY_ERR_MAX], err[POLICY_ERR_MAX], msg[1200];
+	const char *body;
+	int code = 200;
+
+	if ((out = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, 503, "Service Unavailable");
+		return;
+	}
+	body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		code = 405;
+		snprintf(msg, sizeof(msg), "POST the attestation\n");
+	} else if (r3_request_pin(req, pin) != 0) {
+		code = 403;
+		snprintf(msg, sizeof(msg), "no session identity\n");
+	} else if (enforce_upload(d->enforce, peer, pin, body, len, verdict,
+	    sizeof(verdict), err, sizeof(err)) != 0) {
+		code = 400;
+		snprintf(msg, sizeof(msg), "rejected: %s\n", err);
+	} else
+		snprintf(msg, sizeof(msg), "accepted: %s\n", verdict);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; charset=utf-8");
+	evbuffer_add(out, msg, strlen(msg));
+	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 400 ?
+	    "Bad Request" : code == 403 ? "Forbidden" : "Method Not Allowed",
+	    out);
+	evbuffer_free(out);
+}
+
 /* ---- reload --------------------------------------------------------- */
 
 /*
@@ -415,6 +465,7 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	struct config *ncfg, *old;
 	struct tls *ntls, *oldtls;
 	struct oadr_schema *nschema;
+	struct policy *npolicy = NULL;
 	char sha[65];
 
 	log_notice("reloading %s", d->config_path);
@@ -453,9 +504,12 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	}
 	if (r3_prepare(d->r3, ncfg, err, errlen) != 0 ||
 	    relay_prepare(d->relay, ncfg, err, errlen) != 0 ||
+	    (npolicy = policy_reload(d->policy, ncfg, acgwd_now_us(), err,
+	    errlen)) == NULL ||
 	    acgwd_audit_reload(d, ncfg, err, errlen) != 0) {
 		log_warnx("reload failed, keeping the running configuration: "
 		    "%s", err);
+		policy_free(npolicy);
 		relay_abort(d->relay);
 		r3_abort(d->r3);
 		control_abort(d->ctl);
@@ -473,6 +527,9 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	r3_commit(d->r3, ncfg, ntls);
 	r1_commit(d->r1, ncfg, ntls);
 	relay_switch(d->relay, ncfg, nschema, acgwd_now_us());
+	enforce_set_policy(d->enforce, npolicy);
+	policy_free(d->policy);
+	d->policy = npolicy;
 	oadr_schema_free(d->schema);
 	d->schema = nschema;
 	tls_free(oldtls);
@@ -681,6 +738,22 @@ acgwd_cmd_events(void *arg, const struct control_caller *who, int argc,
 	return 0;
 }
 
+/* "admitted", "pending: no attestation", "severed: expired at ...". */
+static const char *
+acgwd_admission(void *arg, const char *peer)
+{
+	static char buf[POLICY_ERR_MAX + 32];
+	struct acgwd *d = arg;
+	const char *why = policy_refusal(d->policy, peer);
+	int st = policy_state_of(d->policy, peer);
+
+	if (why == NULL)
+		return "admitted";
+	snprintf(buf, sizeof(buf), "%s: %s", st == POLICY_ADMITTED ?
+	    "isolated" : policy_state_name(st), why);
+	return buf;
+}
+
 static int
 acgwd_cmd_ras(void *arg, const struct control_caller *who, int argc,
     char **argv, struct json_buf *j, char *err, size_t errlen)
@@ -692,7 +765,7 @@ acgwd_cmd_ras(void *arg, const struct control_caller *who, int argc,
 		return -1;
 	}
 	json_key(j, "ras");
-	relay_ras_json(d->relay, acgwd_now_us(), j);
+	relay_ras_json(d->relay, acgwd_now_us(), j, acgwd_admission, d);
 	return 0;
 }
 
@@ -708,6 +781,184 @@ acgwd_cmd_r1(void *arg, const struct control_caller *who, int argc,
 	}
 	r1_status_json(d->r1, j);
 	relay_up_json(d->relay, j);
+	return 0;
+}
+
+/* "operator:UID" for the record. */
+static void
+acgwd_actor(const struct control_caller *who, char *buf, size_t len)
+{
+	snprintf(buf, len, "operator:%ld", (long)who->uid);
+}
+
+/* sever PEER [--reason TEXT ...] */
+static int
+acgwd_cmd_sever(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+	char reason[400] = "severed by an operator", actor[32];
+
+	if (argc < 2 || (argc > 2 && (strcmp(argv[2], "--reason") != 0 ||
+	    argc < 4))) {
+		snprintf(err, errlen, "usage: sever PEER [--reason TEXT]");
+		return -1;
+	}
+	if (argc > 3) {
+		reason[0] = '\0';
+		for (int i = 3; i < argc; i++) {
+			size_t l = strlen(reason);
+
+			snprintf(reason + l, sizeof(reason) - l, "%s%s",
+			    l ? " " : "", argv[i]);
+		}
+	}
+	acgwd_actor(who, actor, sizeof(actor));
+	if (enforce_sever(d->enforce, argv[1], reason, actor, err, errlen) != 0)
+		return -1;
+	json_kv_str(j, "peer", argv[1]);
+	json_kv_str(j, "state", "severed");
+	json_kv_str(j, "reason", reason);
+	return 0;
+}
+
+static int
+acgwd_cmd_restore(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+	char actor[32];
+
+	if (argc != 2) {
+		snprintf(err, errlen, "usage: restore PEER");
+		return -1;
+	}
+	acgwd_actor(who, actor, sizeof(actor));
+	if (enforce_restore(d->enforce, argv[1], actor, err, errlen) != 0)
+		return -1;
+	json_kv_str(j, "peer", argv[1]);
+	json_kv_str(j, "state", "admitted");
+	return 0;
+}
+
+/* isolate [--off] [r1|r3|all] */
+static int
+acgwd_cmd_isolate(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+	const char *which = "all";
+	char actor[32];
+	int on = 1, i = 1;
+
+	if (i < argc && strcmp(argv[i], "--off") == 0) {
+		on = 0;
+		i++;
+	}
+	if (i < argc)
+		which = argv[i++];
+	if (i != argc) {
+		snprintf(err, errlen, "usage: isolate [--off] [r1|r3|all]");
+		return -1;
+	}
+	acgwd_actor(who, actor, sizeof(actor));
+	if (enforce_isolate(d->enforce, which, on, actor, err, errlen) != 0)
+		return -1;
+	json_kv_str(j, "isolated", which);
+	json_kv_str(j, "state", on ? "isolated" : "lifted");
+	return 0;
+}
+
+/* A file acgwd reads for an operator: regular, bounded. */
+static char *
+acgwd_read_file(const char *path, size_t max, size_t *len, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	char *buf;
+	ssize_t got;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size > max) {
+		snprintf(err, errlen, "%s: not a regular file of at most %zu "
+		    "bytes", path, max);
+		close(fd);
+		return NULL;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL ||
+	    (got = read(fd, buf, (size_t)st.st_size)) != st.st_size) {
+		snprintf(err, errlen, "%s: cannot read", path);
+		free(buf);
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	*len = (size_t)got;
+	return buf;
+}
+
+/* attest load PEER FILE | attest show PEER | attest list */
+static int
+acgwd_cmd_attest(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+	char verdict[POLICY_ERR_MAX], actor[32], *buf;
+	size_t len;
+	int rc;
+
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		json_key(j, "peers");
+		policy_peers_json(d->policy, acgwd_now_us(), j);
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "show") == 0)
+		return policy_attest_json(d->policy, argv[2], acgwd_now_us(), j,
+		    err, errlen);
+	if (argc == 4 && strcmp(argv[1], "load") == 0) {
+		if (who->role != CONTROL_ROLE_OPERATOR) {
+			snprintf(err, errlen, "attest load: permission denied "
+			    "(needs the operator role)");
+			return -1;
+		}
+		if ((buf = acgwd_read_file(argv[3], ATTEST_MAX_SIZE, &len, err,
+		    errlen)) == NULL)
+			return -1;
+		acgwd_actor(who, actor, sizeof(actor));
+		rc = enforce_attestation(d->enforce, argv[2], buf, len, actor,
+		    verdict, sizeof(verdict), err, errlen);
+		free(buf);
+		if (rc != 0)
+			return -1;
+		json_kv_str(j, "peer", argv[2]);
+		json_kv_str(j, "verdict", verdict);
+		json_kv_str(j, "state", policy_state_name(policy_state_of(
+		    d->policy, argv[2])));
+		return 0;
+	}
+	snprintf(err, errlen, "usage: attest load PEER FILE | attest show PEER "
+	    "| attest list");
+	return -1;
+}
+
+static int
+acgwd_cmd_compliance(void *arg, const struct control_caller *who, int argc,
+    char **argv, struct json_buf *j, char *err, size_t errlen)
+{
+	struct acgwd *d = arg;
+	struct compliance_in in = { d->cfg, d->tls, d->audit, d->policy,
+	    acgwd_now_us() };
+
+	if (argc != 1) {
+		snprintf(err, errlen, "usage: compliance");
+		return -1;
+	}
+	compliance_json(&in, j);
 	return 0;
 }
 
@@ -891,6 +1142,22 @@ acgwd_register_commands(struct acgwd *d)
 		{ "r1", CONTROL_ROLE_READER, "r1",
 		    "the link to the TSO: venID, polls, backoff, failures",
 		    acgwd_cmd_r1, d },
+		{ "sever", CONTROL_ROLE_OPERATOR, "sever PEER [--reason TEXT]",
+		    "stop interconnection with a peer at once",
+		    acgwd_cmd_sever, d },
+		{ "restore", CONTROL_ROLE_OPERATOR, "restore PEER",
+		    "admit a severed peer again (its attestation must pass)",
+		    acgwd_cmd_restore, d },
+		{ "isolate", CONTROL_ROLE_OPERATOR, "isolate [--off] [r1|r3|all]",
+		    "incident kill switch: close and refuse R1, R3 or both",
+		    acgwd_cmd_isolate, d },
+		{ "compliance", CONTROL_ROLE_READER, "compliance",
+		    "the coordinator's posture against the guidelines, and "
+		    "every peer's attestation", acgwd_cmd_compliance, d },
+		{ "attest", CONTROL_ROLE_READER, "attest load PEER FILE | attest "
+		    "show PEER | attest list",
+		    "compliance attestations (load needs the operator role)",
+		    acgwd_cmd_attest, d },
 	};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
@@ -905,9 +1172,11 @@ acgwd_free(struct acgwd *d)
 	control_free(d->ctl);
 	r3_free(d->r3);
 	r1_free(d->r1);
+	enforce_free(d->enforce);
 	if (d->relay != NULL)
 		relay_flush(d->relay);
 	relay_free(d->relay);
+	policy_free(d->policy);
 	if (d->ev_relay) event_free(d->ev_relay);
 	audit_close(d->audit);
 	if (d->ev_expiry) event_free(d->ev_expiry);
@@ -999,6 +1268,22 @@ main(int argc, char **argv)
 		config_free(d.cfg);
 		return 1;
 	}
+	{
+		struct policy *p = policy_new(d.cfg, acgwd_now_us(), err,
+		    sizeof(err));
+
+		if (p == NULL) {
+			fprintf(stderr, "%s\n", err);
+			oadr_schema_free(d.schema);
+			tls_free(d.tls);
+			config_free(d.cfg);
+			return 1;
+		}
+		if (test)
+			policy_free(p);
+		else
+			d.policy = p;
+	}
 	if (test) {
 		printf("configuration ok\n");
 		oadr_schema_free(d.schema);
@@ -1071,6 +1356,11 @@ main(int argc, char **argv)
 		    NULL)
 			fatalx("r1: out of memory");
 	}
+	if ((d.enforce = enforce_new(d.base, d.policy, d.r1, d.r3, d.relay,
+	    d.audit, err, sizeof(err))) == NULL ||
+	    r3_route(d.r3, "/acgw/attestation", acgwd_upload, &d) != 0)
+		fatalx("policy: %s", err);
+	enforce_start(d.enforce);
 	{
 		struct timeval sec = { 1, 0 };
 

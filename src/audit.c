@@ -47,6 +47,7 @@ static const char *const audit_type_list[] = {
 	"r1.link", "dispatch.received", "dispatch.allocated",
 	"dispatch.delivered", "dispatch.acked", "report.sent",
 	"ra.registered", "ra.unregistered", "ra.mismatch",
+	"attestation.expiring", "peer.isolated",
 	"operator.command", "audit.init", "audit.recovered", "audit.rotated",
 	"audit.key_evolved",
 };

@@ -151,6 +151,8 @@ static const struct config_key config_table[] = {
 	PEERKEY("sources", CONFIG_CIDRLIST, sources, 1, 256, NULL, 1),
 	PEERKEY("max_sessions", CONFIG_UINT, max_sessions, 1, 100000, "4", 0),
 	PEERKEY("ven_id", CONFIG_NAME, ven_id, 0, 0, NULL, 0),
+	{ .path = "peers[].importance", .type = CONFIG_ENUM,
+	  .offset = POFF(importance), .def = "B", .choices = "B|A" },
 	PEERKEY("contracted", CONFIG_POWER, contracted_w, 0,
 	    1000000000000ULL, "0W", 0),
 	PEERKEY("rank", CONFIG_UINT, rank, 0, 1000000, "0", 0),
@@ -174,8 +176,44 @@ static const struct config_key config_table[] = {
 	KEY("oadr.max_duration", CONFIG_DURATION, oadr.max_duration_ms,
 	    HOUR(1), DAY(3660), "366d"),
 
-	LATER("policy", "not supported yet (arrives with policy and "
-	    "attestation)"),
+	SECTION("policy"),
+	KEY("policy.enabled", CONFIG_BOOL, policy.enabled, 0, 0, "false"),
+	KEY("policy.catalog", CONFIG_PATH, policy.catalog, 0, 0,
+	    PKGDATADIR "/controls.yaml"),
+	KEY("policy.assessor_ca", CONFIG_PATH, policy.assessor_ca, 0, 0, NULL),
+	{ .path = "policy.assessor_key_usage", .type = CONFIG_ENUM,
+	  .offset = OFF(policy.assessor_key_usage), .def = "digitalSignature",
+	  .choices = "digitalSignature|nonRepudiation" },
+	KEY("policy.required_a", CONFIG_NAMELIST, policy.required_a, 0, 256,
+	    NULL),
+	KEY("policy.required_b", CONFIG_NAMELIST, policy.required_b, 0, 256,
+	    NULL),
+	KEY("policy.third_party_for_a", CONFIG_BOOL, policy.third_party_for_a,
+	    0, 0, "true"),
+	KEY("policy.max_age", CONFIG_DURATION, policy.max_age_ms, DAY(1),
+	    DAY(3660), "400d"),
+	KEY("policy.clock_skew", CONFIG_DURATION, policy.clock_skew_ms, 0,
+	    HOUR(1), "5m"),
+	KEY("policy.reevaluate", CONFIG_DURATION, policy.reevaluate_ms,
+	    100, HOUR(1), "1m"),
+	{ .path = "policy.failure_action", .type = CONFIG_ENUM,
+	  .offset = OFF(policy.failure_action), .def = "sever",
+	  .choices = "sever|warn" },
+	KEY("policy.allow_warn", CONFIG_BOOL, policy.allow_warn, 0, 0,
+	    "false"),
+	{ .path = "policy.restore", .type = CONFIG_ENUM,
+	  .offset = OFF(policy.restore), .def = "manual",
+	  .choices = "manual|auto" },
+	KEY("policy.attestation_dir", CONFIG_PATH, policy.attestation_dir, 0,
+	    0, NULL),
+	KEY("policy.expiry_warning", CONFIG_DURATION,
+	    policy.expiry_warning_ms, HOUR(1), DAY(365), "30d"),
+	KEY("policy.expiry_critical", CONFIG_DURATION,
+	    policy.expiry_critical_ms, HOUR(1), DAY(365), "7d"),
+	KEY("policy.max_invalid_per_minute", CONFIG_UINT,
+	    policy.max_invalid_per_minute, 0, 1000000, "30"),
+	KEY("policy.max_mismatches_per_minute", CONFIG_UINT,
+	    policy.max_mismatches_per_minute, 0, 1000000, "3"),
 	SECTION("audit"),
 	KEY("audit.enabled", CONFIG_BOOL, audit.enabled, 0, 0, "true"),
 	KEY("audit.dir", CONFIG_PATH, audit.dir, 0, 0, "/var/lib/acgw/audit"),
@@ -280,6 +318,7 @@ config_type_name(enum config_type type)
 	case CONFIG_LIST: return "list";
 	case CONFIG_POWER: return "power";
 	case CONFIG_SIGNALLIST: return "signal list";
+	case CONFIG_NAMELIST: return "name list";
 	}
 	return "?";
 }
@@ -1001,6 +1040,7 @@ config_set_scalar(void *base, const struct config_key *k, const char *text,
 	case CONFIG_GROUPLIST:
 	case CONFIG_PINLIST:
 	case CONFIG_CIDRLIST:
+	case CONFIG_NAMELIST:
 	case CONFIG_LIST:
 		break;
 	}
@@ -1031,6 +1071,7 @@ config_free_scalar_list(enum config_type type, void *field)
 		break;
 	}
 	case CONFIG_SIGNALLIST:
+	case CONFIG_NAMELIST:
 		strlist_free(field);
 		break;
 	default:
@@ -1045,6 +1086,7 @@ config_item_name(enum config_type type)
 	case CONFIG_GROUPLIST: return "a group name";
 	case CONFIG_PINLIST: return "a pin";
 	case CONFIG_SIGNALLIST: return "a signal";
+	case CONFIG_NAMELIST: return "a name";
 	default: return "an address block";
 	}
 }
@@ -1059,8 +1101,9 @@ config_set_scalar_list(struct loadctx *ctx, void *base,
 {
 	void *field = (char *)base + k->offset;
 	size_t esize = k->type == CONFIG_GROUPLIST ? sizeof(struct config_group) :
-	    k->type == CONFIG_PINLIST ? 32 : k->type == CONFIG_SIGNALLIST ?
-	    sizeof(char *) : sizeof(struct units_cidr);
+	    k->type == CONFIG_PINLIST ? 32 : k->type == CONFIG_SIGNALLIST ||
+	    k->type == CONFIG_NAMELIST ? sizeof(char *) :
+	    sizeof(struct units_cidr);
 	char err[CONFIG_ERR_MAX], ipath[300];
 	char *items = NULL;
 	size_t n = 0;
@@ -1102,8 +1145,11 @@ config_set_scalar_list(struct loadctx *ctx, void *base,
 				rc = units_errf(err, sizeof(err), "out of memory");
 		} else if (k->type == CONFIG_PINLIST)
 			rc = units_parse_pin(it->value, slot, err, sizeof(err));
-		else if (k->type == CONFIG_SIGNALLIST) {
-			rc = config_parse_signal(it->value, err, sizeof(err));
+		else if (k->type == CONFIG_SIGNALLIST ||
+		    k->type == CONFIG_NAMELIST) {
+			rc = k->type == CONFIG_SIGNALLIST ?
+			    config_parse_signal(it->value, err, sizeof(err)) :
+			    config_parse_name(it->value, err, sizeof(err));
 			if (rc == 0 && (*(char **)slot = strdup(it->value)) ==
 			    NULL)
 				rc = units_errf(err, sizeof(err), "out of memory");
@@ -1115,7 +1161,8 @@ config_set_scalar_list(struct loadctx *ctx, void *base,
 		}
 		/* The same pin or block twice is a copy-paste slip. */
 		for (size_t j = 0; k->type != CONFIG_GROUPLIST && j < n; j++)
-			if (k->type == CONFIG_SIGNALLIST ? strcmp(*(char **)
+			if (k->type == CONFIG_SIGNALLIST ||
+			    k->type == CONFIG_NAMELIST ? strcmp(*(char **)
 			    (void *)(items + j * esize), it->value) == 0 :
 			    memcmp(items + j * esize, slot, esize) == 0) {
 				config_err(ctx, it->line, it->col, ipath,
@@ -1132,7 +1179,7 @@ fail:
 	if (k->type == CONFIG_GROUPLIST)
 		for (size_t j = 0; j <= n && j < val->n; j++)
 			free(((struct config_group *)(void *)items)[j].name);
-	if (k->type == CONFIG_SIGNALLIST)
+	if (k->type == CONFIG_SIGNALLIST || k->type == CONFIG_NAMELIST)
 		for (size_t j = 0; j <= n && j < val->n; j++)
 			free(((char **)(void *)items)[j]);
 	free(items);
@@ -1263,6 +1310,7 @@ config_apply_key(struct loadctx *ctx, void *base, struct seen *seen,
 	case CONFIG_PINLIST:
 	case CONFIG_CIDRLIST:
 	case CONFIG_SIGNALLIST:
+	case CONFIG_NAMELIST:
 		config_set_scalar_list(ctx, base, k, shown, val);
 		return;
 	default:
@@ -1443,6 +1491,20 @@ config_check(struct loadctx *ctx, struct config *cfg)
 		config_require(ctx, "r1.url", "r1.cert", cfg->r1.cert != NULL);
 		config_require(ctx, "r1.url", "r1.key", cfg->r1.key != NULL);
 	}
+	if (cfg->policy.enabled)
+		config_require(ctx, "policy.enabled", "policy.assessor_ca",
+		    cfg->policy.assessor_ca != NULL);
+	if (cfg->policy.failure_action == 1 && !cfg->policy.allow_warn) {
+		config_where(ctx, "policy.failure_action", &line, &col);
+		config_err(ctx, line, col, "policy.failure_action",
+		    "warn keeps non-compliant peers connected; it is for test "
+		    "setups only and needs policy.allow_warn: true");
+	}
+	if (cfg->policy.expiry_critical_ms > cfg->policy.expiry_warning_ms) {
+		config_where(ctx, "policy.expiry_critical", &line, &col);
+		config_err(ctx, line, col, "policy.expiry_critical",
+		    "must not be longer than policy.expiry_warning");
+	}
 	if (cfg->dispatch.min_duration_ms > cfg->dispatch.max_duration_ms) {
 		config_where(ctx, "dispatch.min_duration", &line, &col);
 		config_err(ctx, line, col, "dispatch.min_duration",
@@ -1529,6 +1591,11 @@ config_free(struct config *cfg)
 	free(cfg->r1.interface);
 	free(cfg->audit.dir);
 	free(cfg->oadr.schema);
+	free(cfg->policy.catalog);
+	free(cfg->policy.assessor_ca);
+	free(cfg->policy.attestation_dir);
+	strlist_free(&cfg->policy.required_a);
+	strlist_free(&cfg->policy.required_b);
 	free(cfg->dispatch.state_dir);
 	free(cfg->dispatch.ven_name);
 	free(cfg->dispatch.vtn_id);

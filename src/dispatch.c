@@ -530,6 +530,76 @@ cancel_all(struct dispatch *d, struct dispatch_event *e)
 }
 
 static void
+free_event(struct oadr_event *ev)
+{
+	struct dispatch_event tmp;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.up = *ev;
+	event_clear(&tmp, 0);
+	memset(ev, 0, sizeof(*ev));
+}
+
+/* Can the codec write ev back (as dispatch_save and the RAs need)? */
+static int
+buildable(const struct oadr_event *ev, char *why, size_t len)
+{
+	struct oadr_msg m;
+	size_t n;
+	char *doc;
+
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_DISTRIBUTE_EVENT;
+	m.u.distribute_event.request_id = (char *)"check";
+	m.u.distribute_event.vtn_id = (char *)"check";
+	m.u.distribute_event.events = (struct oadr_event *)ev;
+	m.u.distribute_event.n_events = 1;
+	if ((doc = oadr_build(&m, NULL, &n, why, len)) == NULL)
+		return 0;
+	free(doc);
+	return 1;
+}
+
+/* The plainest event with ev's identity and times, in whole seconds. */
+static int
+stand_in(const struct oadr_event *ev, struct oadr_event *out)
+{
+	struct oadr_signal *s;
+	struct oadr_interval *iv;
+	struct oadr_stream_payload *p;
+
+	memset(out, 0, sizeof(*out));
+	out->descriptor.event_id = oadr_strdup(ev->descriptor.event_id);
+	out->descriptor.modification_number =
+	    ev->descriptor.modification_number;
+	out->descriptor.created = ev->descriptor.created / 1000000 * 1000000;
+	out->descriptor.status = ev->descriptor.status;
+	out->descriptor.market_context = oadr_strdup("x-unrelayable");
+	out->descriptor.test_event = oadr_strdup("false");
+	out->active.dtstart = ev->active.dtstart / 1000000 * 1000000;
+	out->active.duration = ev->active.duration / 1000000 * 1000000;
+	out->response_required = ev->response_required;
+	if (!out->descriptor.event_id || !out->descriptor.market_context ||
+	    !out->descriptor.test_event ||
+	    !(s = oadr_append((void **)&out->signals, &out->n_signals,
+	    sizeof(*s))) || !(s->name = oadr_strdup("x-unrelayable")) ||
+	    !(s->id = oadr_strdup("0")) ||
+	    !(iv = oadr_append((void **)&s->intervals.v, &s->intervals.n,
+	    sizeof(*iv))) || !(iv->uid = oadr_strdup("0")) ||
+	    !(p = oadr_append((void **)&iv->payloads, &iv->n_payloads,
+	    sizeof(*p)))) {
+		free_event(out);
+		return -1;
+	}
+	s->type = OADR_SIGNAL_LEVEL;
+	iv->has_duration = 1;
+	iv->duration = out->active.duration;
+	p->kind = OADR_STREAM_SIGNAL;
+	p->value.kind = OADR_PAYLOAD_FLOAT;
+	return 0;
+}
+
+static void
 take_event(struct dispatch *d, struct dispatch_event *e,
     const struct oadr_event *ev, int64_t now)
 {
@@ -539,6 +609,36 @@ take_event(struct dispatch *d, struct dispatch_event *e,
 
 	if (copy_event(&copy, ev) != 0)
 		return;
+	if (!buildable(&copy, e->why, sizeof(e->why))) {
+		/*
+		 * Valid enough to parse, not to write back (a fractional
+		 * second, an absurd decimal): kept as a plain stand-in that
+		 * can be saved and answered, and refused.
+		 */
+		char why[DISPATCH_ERR_MAX];
+
+		snprintf(why, sizeof(why), "cannot be relayed as received: %.400s",
+		    e->why);
+		free_event(&copy);
+		if (stand_in(ev, &copy) != 0)
+			return;
+		{
+			struct dispatch_event tmp;
+
+			memset(&tmp, 0, sizeof(tmp));
+			tmp.up = e->up;
+			event_clear(&tmp, 0);
+		}
+		e->up = copy;
+		e->mod = ev->descriptor.modification_number;
+		e->received_at = now;
+		cancel_all(d, e);
+		e->cancelled = 0;
+		e->refused = 1;
+		snprintf(e->why, sizeof(e->why), "%s", why);
+		d->changes++;
+		return;
+	}
 	{
 		/* Replace the stored upstream event. */
 		struct dispatch_event tmp;

@@ -70,6 +70,7 @@ struct r1 {
 	char server[200];	/* "CN=tso, TLSv1.3, TLS_AES_128_GCM_SHA256" */
 	struct r1_conv conv;	/* what to say and what to do with answers */
 	int in_flight;		/* a request is out */
+	int isolated;		/* incident kill switch: no connection at all */
 };
 
 static int r1_ssl_idx = -1;
@@ -260,8 +261,9 @@ r1_failed(struct r1 *r1, const char *why)
 {
 	uint64_t wait;
 
-	if (r1->state == R1_STOPPED || r1->cfg->r1.url.text == NULL)
-		return;		/* stopped, or the link was configured away */
+	if (r1->state == R1_STOPPED || r1->cfg->r1.url.text == NULL ||
+	    r1->isolated)
+		return;		/* stopped, isolated, or configured away */
 	r1->failures++;
 	r1->delay_ms = r1->delay_ms == 0 ? r1->cfg->r1.backoff_initial_ms :
 	    r1->delay_ms * 2;
@@ -439,7 +441,7 @@ r1_attempt(evutil_socket_t fd, short what, void *arg)
 	uint64_t wait_ms = 1000;
 
 	if (r1->state == R1_STOPPED || r1->cfg->r1.url.text == NULL ||
-	    r1->in_flight)
+	    r1->in_flight || r1->isolated)
 		return;
 	if (!r1->conv.next(r1->conv.arg, &service, &doc, &len, &wait_ms)) {
 		r1_schedule(r1, wait_ms);
@@ -476,7 +478,10 @@ r1_attempt(evutil_socket_t fd, short what, void *arg)
 	if (r1->state != R1_UP)
 		r1->state = R1_CONNECTING;
 	r1->attempts++;
+	/* Before the call: libevent may run the callback from inside it. */
+	r1->in_flight = 1;
 	if (evhttp_make_request(r1->evcon, req, EVHTTP_REQ_POST, uri) != 0) {
+		r1->in_flight = 0;
 		char why[160];
 
 		/* libevent 2.1.12 unlinks but does not free it here. */
@@ -490,17 +495,37 @@ r1_attempt(evutil_socket_t fd, short what, void *arg)
 		r1_failed(r1, why);
 		return;
 	}
-	r1->in_flight = 1;
 }
 
 void
 r1_kick(struct r1 *r1)
 {
 	if (r1->state == R1_STOPPED || r1->state == R1_BACKOFF ||
-	    r1->cfg->r1.url.text == NULL || r1->in_flight)
+	    r1->cfg->r1.url.text == NULL || r1->in_flight || r1->isolated)
 		return;
 	evtimer_del(r1->timer);
 	r1_schedule(r1, 0);
+}
+
+void
+r1_isolate(struct r1 *r1, int on)
+{
+	if (on == r1->isolated)
+		return;
+	r1->isolated = on;
+	if (on) {
+		evtimer_del(r1->timer);
+		r1_drop(r1);
+		log_warnx("r1: isolated: the link to the TSO is closed and stays "
+		    "closed until the isolation is lifted");
+		return;
+	}
+	log_notice("r1: isolation lifted");
+	if (r1->state != R1_STOPPED && r1->cfg->r1.url.text != NULL) {
+		r1->failures = 0;
+		r1->delay_ms = 0;
+		r1_schedule(r1, 0);
+	}
 }
 
 static void
@@ -615,7 +640,8 @@ r1_status_json(const struct r1 *r1, struct json_buf *j)
 	char buf[32];
 	struct tm tm;
 
-	json_kv_str(j, "r1_state", r1_state_name(r1->state));
+	json_kv_str(j, "r1_state", r1->isolated ? "isolated" :
+	    r1_state_name(r1->state));
 	if (r1->cfg->r1.url.text == NULL)
 		return;
 	json_kv_str(j, "r1_url", r1->cfg->r1.url.text);

@@ -105,6 +105,8 @@ struct r3 {
 	struct r3_bucket *buckets;
 	size_t nbuckets;
 	unsigned gen;			/* bumped by every reload */
+	r3_gate gate;			/* policy: may this peer connect? */
+	void *gate_arg;
 	r3_oadr_handler oadr;		/* OpenADR services, if served */
 	r3_oadr_sync oadr_sync;
 	r3_oadr_done oadr_done;
@@ -362,6 +364,12 @@ r3_admit(struct r3_conn *c, X509 *cert, STACK_OF(X509) *chain)
 	if (r3_peer_sessions(r3, peer->name) >= peer->max_sessions) {
 		r3_refuse(c, "over session limit for peer %s (%llu)",
 		    peer->name, (unsigned long long)peer->max_sessions);
+		return 0;
+	}
+	if (r3->gate != NULL &&
+	    (reason = r3->gate(r3->gate_arg, peer->name)) != NULL) {
+		r3_refuse(c, "peer %s not admitted by policy: %s", peer->name,
+		    reason);
 		return 0;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", peer->name);
@@ -717,6 +725,12 @@ r3_request_cb(struct evhttp_request *req, void *arg)
 	}
 	c->requests++;
 	clock_gettime(CLOCK_MONOTONIC, &c->last_active);
+	/* The cheap per-request check: a severed peer has no say. */
+	if (r3->gate != NULL && r3->gate(r3->gate_arg, c->peer) != NULL) {
+		r3_reply_text(req, 403, "Forbidden", "not admitted by policy");
+		r3_conn_close(c, "not admitted by policy");
+		return;
+	}
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
 	    r3->cfg->r3.max_output) {
 		log_warnx("r3: %s: %s does not read its replies (over "
@@ -741,6 +755,24 @@ r3_request_cb(struct evhttp_request *req, void *arg)
 			return;
 		}
 	r3_reply_text(req, 404, "Not Found", "no such endpoint");
+}
+
+void
+r3_set_gate(struct r3 *r3, r3_gate fn, void *arg)
+{
+	r3->gate = fn;
+	r3->gate_arg = arg;
+}
+
+int
+r3_request_pin(struct evhttp_request *req, unsigned char pin[32])
+{
+	struct r3_conn *c = r3_conn_of(req);
+
+	if (c == NULL || !c->have_id)
+		return -1;
+	memcpy(pin, c->id.spki_sha256, 32);
+	return 0;
 }
 
 int
@@ -1036,6 +1068,9 @@ r3_still_allowed(struct r3 *r3, struct r3_conn *c)
 		return "the key now belongs to another peer";
 	if (!tls_source_allowed(peer, (struct sockaddr *)&c->addr))
 		return "source address no longer allowed";
+	if (r3->gate != NULL && (reason = r3->gate(r3->gate_arg,
+	    peer->name)) != NULL)
+		return reason;
 	return NULL;
 }
 

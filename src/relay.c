@@ -386,6 +386,19 @@ relay_commit(struct relay *r)
 }
 
 int
+relay_ra_counters(const struct relay *r, const char *peer, uint64_t *invalid,
+    uint64_t *mismatches)
+{
+	struct relay_ra *ra = relay_ra_find((struct relay *)r, peer, NULL);
+
+	if (ra == NULL)
+		return -1;
+	*invalid = ra->invalid;
+	*mismatches = ra->mismatches;
+	return 0;
+}
+
+int
 relay_flush(struct relay *r)
 {
 	return relay_commit(r);
@@ -687,6 +700,7 @@ relay_build_ras(const struct config *cfg, char **signals,
 	dr = calloc(n ? n : 1, sizeof(*dr));
 	if (*ras == NULL || dr == NULL) {
 		free(*ras);
+		*ras = NULL;
 		free(dr);
 		return -1;
 	}
@@ -705,6 +719,7 @@ relay_build_ras(const struct config *cfg, char **signals,
 	relay_engine_config(cfg, signals, &dc);
 	if (dispatch_init(d, &dc, dr, n) != 0) {
 		free(*ras);
+		*ras = NULL;
 		free(dr);
 		return -1;
 	}
@@ -917,6 +932,21 @@ relay_tick(struct relay *r, int64_t now)
 			k++;
 		}
 	}
+	/* A report request handed out but never confirmed: ask again. */
+	for (size_t i = 0; i < r->nras; i++) {
+		struct relay_ra *ra = &r->ras[i];
+
+		if (ra->rreq_state != RREQ_SENT)
+			continue;
+		if (ra->rreq_sent_at == 0)
+			ra->rreq_sent_at = now;
+		else if (now - ra->rreq_sent_at > 3 * (int64_t)
+		    r->cfg->dispatch.ra_poll_interval_ms * 1000 + 5000000) {
+			ra->rreq_state = RREQ_TO_SEND;
+			ra->rreq_sent_at = 0;
+			r->dirty = 1;
+		}
+	}
 	relay_sync_ras(r, now);
 	dispatch_tick(&r->d, now);
 	dispatch_prune(&r->d, now, (int64_t)r->cfg->dispatch.retention_ms *
@@ -1038,7 +1068,8 @@ relay_rreq_name(int s)
 }
 
 void
-relay_ras_json(const struct relay *r, int64_t now, struct json_buf *j)
+relay_ras_json(const struct relay *r, int64_t now, struct json_buf *j,
+    const char *(*admission)(void *, const char *), void *arg)
 {
 	json_array_begin(j);
 	for (size_t i = 0; i < r->nras; i++) {
@@ -1064,7 +1095,8 @@ relay_ras_json(const struct relay *r, int64_t now, struct json_buf *j)
 		json_kv_uint(j, "requests", ra->requests);
 		json_kv_uint(j, "invalid", ra->invalid);
 		json_kv_uint(j, "venid_mismatches", ra->mismatches);
-		json_kv_str(j, "attestation", "not checked (no policy)");
+		if (admission != NULL)
+			json_kv_str(j, "admission", admission(arg, ra->name));
 		json_object_end(j);
 	}
 	json_array_end(j);

@@ -20,6 +20,10 @@
 
 /* Telemetry kept per RA: bounded, oldest dropped first. */
 #define RELAY_SAMPLES_MAX 4096
+/* Availability windows held per RA (oadrCreateOpt). */
+#define RELAY_OPTS_MAX 64
+/* A reported value beyond this is not power any RA has (1 TW). */
+#define RELAY_WATTS_MAX 1000000000000.0
 
 /* ---- telemetry ---------------------------------------------------------- */
 
@@ -222,9 +226,18 @@ relay_take_update(struct relay *r, struct relay_ra *ra,
 				    (ra->usage_rid && sp->rid &&
 				    strcmp(sp->rid, ra->usage_rid) != 0))
 					continue;
-				relay_take_sample(ra, relay_grid(at,
-				    ra->rreq_granularity), llround(
-				    sp->value.value * ra->usage_w_per_unit));
+				{
+					double w = sp->value.value *
+					    ra->usage_w_per_unit;
+
+					if (!(w > -RELAY_WATTS_MAX &&
+					    w < RELAY_WATTS_MAX)) {
+						ra->invalid++;
+						continue;
+					}
+					relay_take_sample(ra, relay_grid(at,
+					    ra->rreq_granularity), llround(w));
+				}
 				r->dirty = 1;
 			}
 			if (iv->has_duration)
@@ -511,6 +524,9 @@ relay_answers(struct relay *r, size_t idx, const struct oadr_created_event *c,
 	}
 }
 
+static void relay_cancel_opt(struct relay *r, struct relay_ra *ra,
+    const char *opt_id, int64_t now);
+
 static void
 relay_take_opt(struct relay *r, size_t idx, const struct oadr_create_opt *o,
     int64_t now)
@@ -540,12 +556,24 @@ relay_take_opt(struct relay *r, size_t idx, const struct oadr_create_opt *o,
 		json_free(&j);
 		return;
 	}
+	/* The same optID again replaces its windows. */
+	relay_cancel_opt(r, ra, o->opt_id, now);
+	if (ra->nopts + o->n_available > RELAY_OPTS_MAX) {
+		log_warnx("relay: %s: oadrCreateOpt %s: more than %d "
+		    "availability windows held; not taken", ra->name,
+		    o->opt_id, RELAY_OPTS_MAX);
+		return;
+	}
 	for (size_t i = 0; i < o->n_available; i++) {
 		struct relay_opt *w = oadr_append((void **)&ra->opts,
 		    &ra->nopts, sizeof(*w));
 
-		if (w == NULL || (w->id = strdup(o->opt_id)) == NULL)
+		if (w == NULL)
 			return;
+		if ((w->id = strdup(o->opt_id)) == NULL) {
+			ra->nopts--;
+			return;
+		}
 		w->type = o->opt_type;
 		w->from = o->available[i].dtstart;
 		w->until = o->available[i].dtstart + o->available[i].duration;
@@ -615,6 +643,7 @@ relay_poll_answer(struct relay *r, size_t idx, int64_t now,
 		sp->rid = oadr_strdup(ra->usage_rid);
 		sp->reading_type = oadr_strdup("Direct Read");
 		ra->rreq_state = RREQ_SENT;
+		ra->rreq_sent_at = now;
 		r->dirty = 1;
 		return 0;
 	}

@@ -56,6 +56,7 @@ struct relay_ra {
 	int rreq_state;			/* enum relay_rreq_state */
 	char rreq_id[80];
 	int64_t rreq_granularity;
+	int64_t rreq_sent_at;		/* handed out (not kept over a restart) */
 	struct relay_sample *samples;
 	size_t nsamples;
 	struct relay_opt *opts;
@@ -136,6 +137,7 @@ struct relay {
 	size_t next_nras;
 	char **next_signals;
 	int64_t retry_at;		/* after a refusal, wait till then */
+	int refusals;			/* the same message refused, running */
 
 	/* persistence */
 	uint64_t saved_changes;		/* d.changes when last written */

@@ -185,17 +185,31 @@ relay_make_created_event(struct relay *r, struct oadr_msg *m)
 		er->event.event_id = oadr_strdup(e->id);
 		er->event.modification_number = e->mod;
 		er->opt_type = opt;
-		r->flight.events = realloc(r->flight.events,
-		    (n + 1) * sizeof(char *));
-		r->flight.mods = realloc(r->flight.mods,
-		    (n + 1) * sizeof(uint32_t));
-		r->flight.opts = realloc(r->flight.opts, (n + 1) * sizeof(int));
-		if (!r->flight.events || !r->flight.mods || !r->flight.opts)
-			break;
-		r->flight.events[n] = strdup(e->id);
-		r->flight.mods[n] = e->mod;
-		r->flight.opts[n] = opt;
-		r->flight.nevents = ++n;
+		{
+			char **ev = realloc(r->flight.events, (n + 1) *
+			    sizeof(char *));
+			uint32_t *mods;
+			int *opts;
+
+			if (ev != NULL)
+				r->flight.events = ev;
+			mods = realloc(r->flight.mods, (n + 1) *
+			    sizeof(uint32_t));
+			if (mods != NULL)
+				r->flight.mods = mods;
+			opts = realloc(r->flight.opts, (n + 1) * sizeof(int));
+			if (opts != NULL)
+				r->flight.opts = opts;
+			if (!ev || !mods || !opts ||
+			    (ev[n] = strdup(e->id)) == NULL) {
+				/* Out of memory: sent, but answered again
+				 * next time (a repeat the VTN takes). */
+				break;
+			}
+			mods[n] = e->mod;
+			opts[n] = opt;
+			r->flight.nevents = ++n;
+		}
 	}
 	if (n == 0) {
 		oadr_msg_free(m);
@@ -370,6 +384,14 @@ relay_up_next(struct relay *r, int64_t now, const char **service,
 	}
 	if (relay_make_created_event(r, &m))
 		goto send;
+	/* A due poll goes before a backlog of reports (new events first). */
+	if (now >= r->last_poll + relay_poll_every(r)) {
+		memset(&m, 0, sizeof(m));
+		m.type = OADR_POLL;
+		m.u.poll.ven_id = oadr_strdup(r->ven_id);
+		r->last_poll = now;
+		goto send;
+	}
 	for (size_t i = 0; i < r->ntreqs; i++)
 		if (relay_treq_due(r, &r->treqs[i], now)) {
 			if (relay_make_update(r, i, now, &m) != 0) {
@@ -494,6 +516,18 @@ relay_take_treqs(struct relay *r, const struct oadr_report_request *v,
 		t->back = q->back_duration >= t->granularity ?
 		    q->back_duration / t->granularity * t->granularity :
 		    t->granularity;
+		if ((uint64_t)(t->back / t->granularity) >
+		    r->cfg->oadr.max_intervals) {
+			log_warnx("relay: TSO report request %s: %lld intervals "
+			    "per report, more than oadr.max_intervals (%llu); "
+			    "not taken", q->request_id,
+			    (long long)(t->back / t->granularity),
+			    (unsigned long long)r->cfg->oadr.max_intervals);
+			free(t->request_id);
+			free(t->specifier_id);
+			r->ntreqs--;
+			continue;
+		}
 		/*
 		 * The first window starts at the first interval boundary by
 		 * which every RA can have been asked (it polls within
@@ -788,12 +822,6 @@ relay_take(struct relay *r, int sent, struct oadr_msg *in, int64_t now)
 		}
 		relay_up_refused(r, "the TSO answered %s with code %u",
 		    oadr_msg_name(sent), code);
-		if (sent == OADR_POLL && (code == 452 || code == 463)) {
-			/* It does not know us (any more): register again. */
-			relay_up_reset(r);
-			r->up_state = UP_QUERY;
-			r->dirty = 1;
-		}
 		break;
 	}
 	case OADR_UPDATED_REPORT:
@@ -832,34 +860,134 @@ relay_window_sent(struct relay *r)
 	relay_down_reports(r);
 }
 
+/*
+ * The TSO no longer knows us (452 or 463 to anything): forget the
+ * registration and what hung on it, and register again.
+ */
+static void
+relay_lost_registration(struct relay *r, unsigned code)
+{
+	log_warnx("relay: the TSO answered %u: it does not know acgw's "
+	    "registration (any more); registering again", code);
+	relay_up_reset(r);
+	for (size_t i = 0; i < r->nowed; i++)
+		free(r->owed[i].doc);
+	r->nowed = 0;
+	r->up_state = UP_QUERY;
+	r->resync = 0;
+	r->dirty = 1;
+	relay_down_reports(r);
+}
+
+/* The eiResponse code an answer carries (200 when it has none). */
+static unsigned
+relay_code_of(const struct oadr_msg *m)
+{
+	switch (m->type) {
+	case OADR_RESPONSE: return m->u.response.response.code;
+	case OADR_CREATED_PARTY_REGISTRATION:
+		return m->u.created_party_registration.response.code;
+	case OADR_REGISTERED_REPORT:
+		return m->u.registered_report.response.code;
+	case OADR_UPDATED_REPORT: return m->u.updated_report.response.code;
+	case OADR_CREATED_REPORT: return m->u.created_report.response.code;
+	case OADR_CANCELED_REPORT: return m->u.canceled_report.response.code;
+	case OADR_DISTRIBUTE_EVENT:
+		return m->u.distribute_event.has_response ?
+		    m->u.distribute_event.response.code : 200;
+	default: return 200;
+	}
+}
+
+/*
+ * A message the TSO would not take, this many times running, is given
+ * up (with a log): a refused answer must not keep the poll from going
+ * out, or the link jams.
+ */
+#define RELAY_GIVE_UP 3
+
+static void
+relay_give_up(struct relay *r, int sent)
+{
+	log_warnx("relay: the TSO refused %s %d times; giving it up so that "
+	    "polling goes on", oadr_msg_name(sent), RELAY_GIVE_UP);
+	switch (sent) {
+	case OADR_CREATED_EVENT:
+		relay_events_answered(r);
+		break;
+	case OADR_UPDATE_REPORT:
+		relay_window_sent(r);
+		break;
+	case OADR_REQUEST_EVENT:
+		r->resync = 0;
+		break;
+	case OADR_REGISTER_REPORT:
+		r->up_state = UP_READY;
+		break;
+	default:
+		if (r->flight.owed && r->nowed > 0) {
+			free(r->owed[0].doc);
+			memmove(&r->owed[0], &r->owed[1], (r->nowed - 1) *
+			    sizeof(r->owed[0]));
+			r->nowed--;
+		}
+		break;
+	}
+	r->dirty = 1;
+}
+
+/* A refusal of any kind: wait for the next poll time; give up at last. */
+static void
+relay_refused_flight(struct relay *r, int sent, int64_t now)
+{
+	r->retry_at = now + relay_poll_every(r);
+	if (sent != OADR_QUERY_REGISTRATION &&
+	    sent != OADR_CREATE_PARTY_REGISTRATION && sent != OADR_POLL &&
+	    ++r->refusals >= RELAY_GIVE_UP) {
+		relay_give_up(r, sent);
+		r->refusals = 0;
+	}
+}
+
 void
 relay_up_answer(struct relay *r, int64_t now, int status, const char *body,
     size_t len)
 {
 	struct oadr_msg in;
 	char err[OADR_ERR_MAX];
-	int sent = r->flight.type;
-	uint64_t refused = r->up_refused;
+	int sent = r->flight.type, state = r->up_state, progressed;
+	unsigned code;
 
 	if (sent == OADR_MSG_NONE)
 		return;
 	r->last_answer = now;
-	/* A refusal is not retried before the next poll would be due. */
-	r->retry_at = now + relay_poll_every(r);
 	if (status != 200) {
 		relay_up_refused(r, "the TSO answered %s with HTTP %u",
 		    oadr_msg_name(sent), (unsigned)status);
+		relay_refused_flight(r, sent, now);
 		relay_up_flight_clear(r);
+		relay_commit(r);
 		return;
 	}
 	if (relay_parse(r, body, len, &in, err, sizeof(err)) != 0) {
 		relay_up_refused(r, "the TSO's answer to %s refused: %.400s",
 		    oadr_msg_name(sent), err);
+		relay_refused_flight(r, sent, now);
 		relay_up_flight_clear(r);
+		relay_commit(r);
 		return;
 	}
 	if (sent == OADR_POLL)
 		r->polls++;
+	code = relay_code_of(&in);
+	if (code == 452 || code == 463) {
+		relay_lost_registration(r, code);
+		oadr_msg_free(&in);
+		relay_up_flight_clear(r);
+		r->retry_at = now + relay_poll_every(r);
+		relay_commit(r);
+		return;
+	}
 	if (r->flight.owed && r->nowed > 0) {
 		free(r->owed[0].doc);
 		memmove(&r->owed[0], &r->owed[1], (r->nowed - 1) *
@@ -867,14 +995,38 @@ relay_up_answer(struct relay *r, int64_t now, int status, const char *body,
 		r->nowed--;
 		r->dirty = 1;
 	}
-	if (sent == OADR_UPDATE_REPORT && in.type == OADR_UPDATED_REPORT &&
-	    in.u.updated_report.response.code == 200)
+	/* A window is settled by any 200 answer to its report. */
+	if (sent == OADR_UPDATE_REPORT && code == 200)
 		relay_window_sent(r);
 	relay_take(r, sent, &in, now);
 	oadr_msg_free(&in);
-	relay_up_flight_clear(r);
-	if (r->up_refused == refused)
+	/* Did the answer move anything on? If not, it counts as refused. */
+	switch (sent) {
+	case OADR_QUERY_REGISTRATION:
+		progressed = r->up_state != state || state != UP_QUERY;
+		break;
+	case OADR_CREATE_PARTY_REGISTRATION:
+		progressed = r->up_state == UP_REGISTER_REPORT;
+		break;
+	case OADR_REGISTER_REPORT:
+		progressed = r->up_state != UP_REGISTER_REPORT;
+		break;
+	case OADR_REQUEST_EVENT:
+		progressed = !r->resync;
+		break;
+	case OADR_CREATED_EVENT:
+		progressed = code == 200;
+		break;
+	default:
+		progressed = code == 200;
+		break;
+	}
+	if (progressed) {
 		r->retry_at = 0;
+		r->refusals = 0;
+	} else
+		relay_refused_flight(r, sent, now);
+	relay_up_flight_clear(r);
 	relay_sync_ras(r, now);
 	relay_commit(r);
 }

@@ -101,6 +101,7 @@ struct config_peer {
 	struct config_cidrlist sources;
 	uint64_t max_sessions;
 	char *ven_id;		/* the venID bound to its certificate; NULL: name */
+	int importance;		/* 0: B, 1: A (policy: required controls) */
 	uint64_t contracted_w;	/* its contracted capacity, watts */
 	uint64_t rank;		/* priority rule: lower first (0: list order) */
 	uint64_t share;		/* static rule: percent of each target */
@@ -202,6 +203,27 @@ struct config {
 	} oadr;
 
 	struct {
+		int enabled;		/* attestations required on R3 */
+		char *catalog;		/* controls.yaml */
+		char *assessor_ca;	/* trust anchor of assessors */
+		int assessor_key_usage;	/* 0 digitalSignature, 1 nonRepudiation */
+		struct config_strlist required_a;	/* control IDs */
+		struct config_strlist required_b;
+		int third_party_for_a;
+		uint64_t max_age_ms;
+		uint64_t clock_skew_ms;
+		uint64_t reevaluate_ms;
+		int failure_action;	/* 0 sever, 1 warn */
+		int allow_warn;		/* the explicit test flag for warn */
+		int restore;		/* 0 manual, 1 auto */
+		char *attestation_dir;	/* watched; NULL: none */
+		uint64_t expiry_warning_ms;
+		uint64_t expiry_critical_ms;
+		uint64_t max_invalid_per_minute;	/* 0: no threshold */
+		uint64_t max_mismatches_per_minute;
+	} policy;
+
+	struct {
 		char *state_dir;	/* relay state (acgw-state(5)) */
 		char *ven_name;		/* our venName towards the TSO */
 		char *vtn_id;		/* our vtnID towards the RAs */
@@ -258,6 +280,7 @@ enum config_type {
 	CONFIG_LIST,		/* a list of mappings, described by "path[]." keys */
 	CONFIG_POWER,		/* "1500kW": whole watts, stored as uint64_t */
 	CONFIG_SIGNALLIST,	/* ["LOAD_DISPATCH/setpoint", ...] */
+	CONFIG_NAMELIST,	/* [NAME, ...] (control IDs) */
 };
 
 /* One row of the settings table. */

@@ -41,6 +41,9 @@ void r1_free(struct r1 *r1);
 /* Reload: a changed link setting reconnects at once; else nothing moves. */
 void r1_commit(struct r1 *r1, const struct config *cfg, const struct tls *tls);
 
+/* Incident kill switch: 1 closes the link and keeps it closed; 0 lifts. */
+void r1_isolate(struct r1 *r1, int on);
+
 /* Something is due now: ask the conversation at once (if idle and up). */
 void r1_kick(struct r1 *r1);
 

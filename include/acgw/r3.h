@@ -37,6 +37,18 @@ struct r3 *r3_new(struct event_base *base, const struct config *cfg,
     const struct tls *tls, struct audit *audit, char *err, size_t errlen);
 void r3_free(struct r3 *r3);
 
+/*
+ * The policy's say: NULL when peer may connect and be served, else why
+ * not. Asked in every handshake (a refusal is a TLS alert), before every
+ * request (a refusal closes the session) and for every live session on
+ * a reload.
+ */
+typedef const char *(*r3_gate)(void *arg, const char *peer);
+void r3_set_gate(struct r3 *r3, r3_gate fn, void *arg);
+
+/* The SPKI SHA-256 of the key a request's session was admitted with. */
+int r3_request_pin(struct evhttp_request *req, unsigned char pin[32]);
+
 /* Serve path (exact match) with handler. */
 int r3_route(struct r3 *r3, const char *path, r3_handler fn, void *arg);
 

@@ -92,6 +92,10 @@ int relay_ra_request(struct relay *r, const char *peer, const char *service,
 void relay_undo_apply(struct relay *r, struct relay_undo *u);
 void relay_undo_free(struct relay_undo *u);
 
+/* An RA's running totals of invalid payloads and venID mismatches. */
+int relay_ra_counters(const struct relay *r, const char *peer,
+    uint64_t *invalid, uint64_t *mismatches);
+
 /* An RA severed or released from severance (policy): 0, or -1 unknown. */
 int relay_ra_set_active(struct relay *r, const char *peer, int active,
     int64_t now);
@@ -115,7 +119,9 @@ const char *relay_state_error(const struct relay *r);
 /* Members "events" (one row per upstream event) and "allocations" (one
  * row per event and RA). */
 void relay_events_json(const struct relay *r, int64_t now, struct json_buf *j);
-void relay_ras_json(const struct relay *r, int64_t now, struct json_buf *j);
+/* admission (may be NULL) names each RA's policy state (acgwctl ras). */
+void relay_ras_json(const struct relay *r, int64_t now, struct json_buf *j,
+    const char *(*admission)(void *, const char *), void *arg);
 /* Members (not an object) describing the VEN side: venID, state, ... */
 void relay_up_json(const struct relay *r, struct json_buf *j);
 

@@ -233,8 +233,7 @@ START_TEST(reload_good_and_broken)
 	kill(d.pid, SIGHUP);
 	free(want);
 	ck_assert(asprintf(&want, "reload failed, keeping the running "
-	    "configuration: %s:1:1: policy: not supported yet (arrives with "
-	    "policy and attestation)", d.cfg) > 0);
+	    "configuration: %s:2:3: policy.x: unknown key", d.cfg) > 0);
 	ck_assert_msg(tl_wait_file_contains(d.log, want, 5000), "log:\n%s",
 	    tl_read(d.log));
 	v = parse(reply = tl_request(d.sock, "status"));

@@ -10,7 +10,7 @@ build=${ACGW_BUILDDIR:?run with make check}
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
-for page in acgwd.8 acgwctl.8 acgwd.yaml.5 acgw-state.5 acgw-mockdispatch.1 acgw-mockra.1; do
+for page in acgwd.8 acgwctl.8 acgwd.yaml.5 acgw-state.5 acgw-attestation.5 acgw-audit.5 acgw-mockdispatch.1 acgw-mockra.1; do
 	out=$(groff -man -ww -z "$src/man/$page" 2>&1)
 	[ -z "$out" ] || bad "groff warns about $page: $out"
 done

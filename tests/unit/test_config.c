@@ -215,9 +215,15 @@ END_TEST
 
 START_TEST(unsupported_sections)
 {
-	refused("policy: {}\n",
-	    "acgwd.yaml:1:1: policy: not supported yet (arrives with policy "
-	    "and attestation)");
+	refused("policy:\n  enabled: true\n",
+	    "acgwd.yaml:2:12: policy.enabled: is set, so policy.assessor_ca is "
+	    "required too");
+	refused("policy:\n  failure_action: warn\n",
+	    "acgwd.yaml:2:19: policy.failure_action: warn keeps non-compliant "
+	    "peers connected; it is for test setups only and needs "
+	    "policy.allow_warn: true");
+	refused("policy:\n  required_a: [a, a]\n",
+	    "acgwd.yaml:2:19: policy.required_a[1]: \"a\" is listed twice");
 	refused("audit:\n  dir: relative\n",
 	    "acgwd.yaml:2:8: audit.dir: \"relative\" is not an absolute path");
 }
@@ -485,12 +491,12 @@ END_TEST
 START_TEST(every_error_reported)
 {
 	struct config *cfg = load("log:\n  level: loud\ncontrol:\n  sockt: /x\n"
-	    "  max_clients: 0\npolicy: {}\n");
+	    "  max_clients: 0\npolicy: {reevaluate: 1y}\n");
 
 	ck_assert_ptr_null(cfg);
 	ck_assert_uint_eq(errs.count, 4);
-	ck_assert_str_eq(errs.msg[3], "acgwd.yaml:6:1: policy: not supported "
-	    "yet (arrives with policy and attestation)");
+	ck_assert_str_eq(errs.msg[3], "acgwd.yaml:6:22: policy.reevaluate: "
+	    "\"1y\" needs a unit after each number (ms, s, m, h, d)");
 }
 END_TEST
 
@@ -600,7 +606,15 @@ START_TEST(man_page_documents_every_key)
 			}
 			ck_assert_msg(strncmp(entry, type, strlen(type)) == 0,
 			    "%s: type line should be %s", k->path, type);
-			if (k->def != NULL)
+			/*
+			 * A default under the installation's data directory
+			 * is written as the page says it: PKGDATADIR/...
+			 */
+			if (k->def != NULL && strncmp(k->def, PKGDATADIR,
+			    strlen(PKGDATADIR)) == 0)
+				ck_assert(asprintf(&def, "Default: \\fBPKGDATADIR%s"
+				    "\\fR.", k->def + strlen(PKGDATADIR)) > 0);
+			else if (k->def != NULL)
 				ck_assert(asprintf(&def, "Default: \\fB%s\\fR.",
 				    k->def) > 0);
 			else
