@@ -110,16 +110,20 @@ sever(struct enforce *e, const char *peer, const char *reason, const char *by)
 	size_t closed;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* On record first; refused from here on (the gate asks policy). */
 	record(e, "peer.severed", by, peer, "reason", reason, NULL, NULL);
 	policy_mark(e->policy, peer, POLICY_SEVERED, reason, by, now_us());
-	commit(e);
 	closed = r3_close_peer(e->r3, peer, "severed");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* Then durable, so that a restart keeps it severed; then its
+	 * events go to the others. */
+	commit(e);
 	relay_ra_set_active(e->relay, peer, 0, now_us());
 	r1_kick(e->r1);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_warnx("enforce: %s SEVERED by %s: %s (%zu session(s) closed, its "
-	    "events moved to the others; %.2f ms)", peer, by, reason, closed,
-	    (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	log_warnx("enforce: %s SEVERED by %s: %s (%zu session(s) closed "
+	    "%.2f ms after the decision; its events move to the others)",
+	    peer, by, reason, closed, (t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1e6);
 }
 
 static void

@@ -4,9 +4,10 @@
  * re-evaluation timer and the watched attestation directory.
  *
  * The order of a severance is fixed: the audit record with the reason
- * first (durable), then the state (so a restart keeps it severed), then
- * every session of the peer closed (close_notify), then its events
- * withdrawn and re-split among the others.
+ * first (durable), then every session of the peer closed (close_notify;
+ * from the same moment new handshakes are refused), then the state
+ * written (so a restart keeps it severed), then its events withdrawn and
+ * re-split among the others.
  */
 #ifndef ACGW_ENFORCE_H
 #define ACGW_ENFORCE_H
