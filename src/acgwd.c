@@ -922,8 +922,10 @@ acgwd_cmd_attest(void *arg, const struct control_caller *who, int argc,
 		    err, errlen);
 	if (argc == 4 && strcmp(argv[1], "load") == 0) {
 		if (who->role != CONTROL_ROLE_OPERATOR) {
-			snprintf(err, errlen, "attest load: permission denied "
-			    "(needs the operator role)");
+			snprintf(err, errlen, "permission denied: \"attest "
+			    "load\" needs the operator role; uid %ld has the "
+			    "%s role", (long)who->uid,
+			    control_role_name(who->role));
 			return -1;
 		}
 		if ((buf = acgwd_read_file(argv[3], ATTEST_MAX_SIZE, &len, err,

@@ -37,6 +37,7 @@ struct enforce {
 	struct relay *relay;
 	struct audit *audit;
 	struct event *timer;
+	struct event *soon;		/* a review on the next turn */
 	uint64_t timer_ms;
 	struct seen_file *seen;
 	size_t nseen;
@@ -226,8 +227,13 @@ take(struct enforce *e, const char *expect, const void *data, size_t len,
 {
 	char peer[128] = "";
 
-	if (policy_offer(e->policy, expect, data, len, now_us(), peer,
-	    sizeof(peer), err, errlen) != 0) {
+	int rc = policy_offer(e->policy, expect, data, len, now_us(), peer,
+	    sizeof(peer), err, errlen);
+
+	/* The directory's files are read again at every start: quiet. */
+	if (rc == 1 && strncmp(source, "directory", 9) == 0)
+		return -1;
+	if (rc != 0) {
 		record(e, "attestation.rejected", source, peer[0] ? peer :
 		    expect, "reason", err, NULL, NULL);
 		log_warnx("enforce: attestation from %s%s%s rejected: %s", source,
@@ -258,8 +264,8 @@ enforce_upload(struct enforce *e, const char *peer, const unsigned char pin[32],
 		    "(policy.enabled: false)");
 	/* Only what names the key of the session it came on. */
 	if (attest_verify(an, data, len, now_us(), &a, err, errlen) != 0)
-		return enforce_attestation(e, peer, data, len, "upload",
-		    verdict, vlen, err, errlen);
+		return take(e, peer, data, len, "upload", verdict, vlen, err,
+		    errlen);
 	for (size_t i = 0; i < a.npins && !found; i++)
 		found = memcmp(a.pins[i], pin, 32) == 0;
 	attest_free(&a);
@@ -268,10 +274,19 @@ enforce_upload(struct enforce *e, const char *peer, const unsigned char pin[32],
 		    "session it came on");
 		record(e, "attestation.rejected", "upload", peer, "reason", err,
 		    NULL, NULL);
+		log_warnx("enforce: attestation from upload for %s rejected: %s",
+		    peer, err);
 		return -1;
 	}
-	return enforce_attestation(e, peer, data, len, "upload", verdict, vlen,
-	    err, errlen);
+	/*
+	 * Taken now, judged on the next turn of the loop: a verdict that
+	 * severs the peer must not close the session this reply is for.
+	 */
+	if (take(e, peer, data, len, "upload", verdict, vlen, err,
+	    errlen) != 0)
+		return -1;
+	event_active(e->soon, EV_TIMEOUT, 0);
+	return 0;
 }
 
 /* Files in policy.attestation_dir that are new or changed. */
@@ -409,6 +424,13 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+soon_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	enforce_review(arg);
+}
+
+static void
 arm(struct enforce *e)
 {
 	uint64_t ms = policy_reevaluate_ms(e->policy);
@@ -431,7 +453,10 @@ enforce_new(struct event_base *base, struct policy *policy, struct r1 *r1,
 	struct enforce *e = calloc(1, sizeof(*e));
 
 	if (e == NULL || (e->timer = event_new(base, -1, EV_PERSIST, tick_cb,
-	    e)) == NULL) {
+	    e)) == NULL || (e->soon = event_new(base, -1, 0, soon_cb, e)) ==
+	    NULL) {
+		if (e && e->timer)
+			event_free(e->timer);
 		free(e);
 		units_errf(err, errlen, "out of memory");
 		return NULL;
@@ -495,6 +520,8 @@ enforce_free(struct enforce *e)
 		return;
 	if (e->timer)
 		event_free(e->timer);
+	if (e->soon)
+		event_free(e->soon);
 	free(e->seen);
 	free(e);
 }

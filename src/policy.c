@@ -529,7 +529,7 @@ policy_offer(struct policy *p, const char *expect, const void *data,
 		units_errf(err, errlen, "not newer than the one held (issued "
 		    "%s); kept that one", t);
 		attest_free(&a);
-		return -1;
+		return 1;
 	}
 	if (policy_hold(pp, &a, data, len) != 0) {
 		attest_free(&a);

@@ -60,7 +60,8 @@ const char *policy_refusal(const struct policy *p, const char *peer);
  * names, which must be configured). It must verify (attest_verify) and be
  * newer (issued later) than the one held, which it then replaces — even
  * if the policy then finds it insufficient (a newer assessment speaks
- * for the peer). 0 and the peer's name in peer; -1 and why.
+ * for the peer). 0 and the peer's name in peer; -1 and why; 1 and why
+ * when it verifies but is not newer than the one held.
  */
 int policy_offer(struct policy *p, const char *expect, const void *data,
     size_t len, int64_t now, char *peer, size_t peerlen, char *err,
