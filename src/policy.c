@@ -35,9 +35,11 @@ struct policy_peer {
 	unsigned char *raw;		/* its bytes as given */
 	size_t rawlen;
 	int warned;			/* expiry level logged: 0, 1, 2 */
-	/* anomaly window: counters at its start */
+	/* anomaly window: counters at its start, and at the last look */
 	int64_t window;
 	uint64_t invalid0, mismatch0;
+	int64_t last_t;
+	uint64_t last_inv, last_mis;
 };
 
 struct policy {
@@ -493,7 +495,6 @@ policy_hold(struct policy_peer *pp, struct attestation *a, const void *data,
 	pp->raw = raw;
 	pp->rawlen = len;
 	pp->have = 1;
-	pp->warned = 0;
 	return 0;
 }
 
@@ -535,6 +536,7 @@ policy_offer(struct policy *p, const char *expect, const void *data,
 		attest_free(&a);
 		return units_errf(err, errlen, "out of memory");
 	}
+	pp->warned = 0;		/* a new expiry: warned afresh */
 	p->dirty = 1;
 	return 0;
 }
@@ -628,12 +630,23 @@ policy_anomaly(struct policy *p, const char *peer, uint64_t invalid,
 
 	if (pp == NULL || pp->state == POLICY_SEVERED)
 		return 0;
-	if (pp->window == 0 || now - pp->window >= 60LL * 1000000 ||
-	    invalid < pp->invalid0 || mismatches < pp->mismatch0) {
+	if (pp->window == 0 || invalid < pp->invalid0 ||
+	    mismatches < pp->mismatch0) {
 		pp->window = now;
 		pp->invalid0 = invalid;
 		pp->mismatch0 = mismatches;
+	} else if (now - pp->window >= 60LL * 1000000) {
+		/*
+		 * A new minute starts at the last look, not now: what came
+		 * since then still counts (the looks may be a minute apart).
+		 */
+		pp->window = pp->last_t;
+		pp->invalid0 = pp->last_inv;
+		pp->mismatch0 = pp->last_mis;
 	}
+	pp->last_t = now;
+	pp->last_inv = invalid;
+	pp->last_mis = mismatches;
 	if (max_i > 0 && invalid - pp->invalid0 >= max_i) {
 		units_errf(why, whylen, "anomaly: %llu invalid messages within "
 		    "a minute (policy.max_invalid_per_minute %llu)",
@@ -730,7 +743,8 @@ policy_load_attestation(struct policy *p, struct policy_peer *pp, int64_t now)
 		return;
 	}
 	if (attest_verify(p->anchor, data, len, now, &a, why,
-	    sizeof(why)) != 0 || strcmp(a.peer, pp->name) != 0) {
+	    sizeof(why)) != 0 || (strcmp(a.peer, pp->name) != 0 &&
+	    units_errf(why, sizeof(why), "it is made for \"%s\"", a.peer))) {
 		log_warnx("policy: %s: the attestation held from before no "
 		    "longer verifies: %s", pp->name, why);
 		attest_free(&a);
