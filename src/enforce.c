@@ -279,13 +279,18 @@ enforce_upload(struct enforce *e, const char *peer, const unsigned char pin[32],
 		return -1;
 	}
 	/*
-	 * Taken now, judged on the next turn of the loop: a verdict that
-	 * severs the peer must not close the session this reply is for.
+	 * Taken now, judged a moment later: a verdict that severs the peer
+	 * closes its sessions, and the reply to this upload must have left
+	 * first (closing a session drops what it has not sent yet).
 	 */
 	if (take(e, peer, data, len, "upload", verdict, vlen, err,
 	    errlen) != 0)
 		return -1;
-	event_active(e->soon, EV_TIMEOUT, 0);
+	{
+		struct timeval later = { 0, 200000 };
+
+		event_add(e->soon, &later);
+	}
 	return 0;
 }
 

@@ -424,6 +424,12 @@ policy_mark(struct policy *p, const char *peer, int state, const char *reason,
 
 	if (pp == NULL)
 		return;
+	/*
+	 * Back from a severance: the anomaly count starts afresh at the
+	 * next look (what it counted before must not sever it again).
+	 */
+	if (state == POLICY_ADMITTED && pp->state == POLICY_SEVERED)
+		pp->window = 0;
 	pp->state = state;
 	snprintf(pp->reason, sizeof(pp->reason), "%s", reason ? reason : "");
 	snprintf(pp->by, sizeof(pp->by), "%s", by);
