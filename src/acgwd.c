@@ -276,22 +276,13 @@ acgwd_expiry_json(struct acgwd *d, struct json_buf *j)
 
 /* ---- the relay's edges ---------------------------------------------- */
 
-static int64_t
-acgwd_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int
 acgwd_up_next(void *arg, const char **service, char **doc, size_t *len,
     uint64_t *wait_ms)
 {
 	struct acgwd *d = arg;
 
-	return relay_up_next(d->relay, acgwd_now_us(), service, doc, len,
+	return relay_up_next(d->relay, units_now_us(), service, doc, len,
 	    wait_ms);
 }
 
@@ -300,7 +291,7 @@ acgwd_up_answer(void *arg, int status, const char *body, size_t len)
 {
 	struct acgwd *d = arg;
 
-	relay_up_answer(d->relay, acgwd_now_us(), status, body, len);
+	relay_up_answer(d->relay, units_now_us(), status, body, len);
 }
 
 static void
@@ -308,7 +299,7 @@ acgwd_up_failed(void *arg)
 {
 	struct acgwd *d = arg;
 
-	relay_up_failed(d->relay, acgwd_now_us());
+	relay_up_failed(d->relay, units_now_us());
 }
 
 static int
@@ -319,7 +310,7 @@ acgwd_ra_request(void *arg, const char *peer, const char *service,
 	struct acgwd *d = arg;
 	struct relay_undo *undo = NULL;
 	int code = relay_ra_request(d->relay, peer, service, body, len,
-	    acgwd_now_us(), reply, replylen, &undo, err, errlen);
+	    units_now_us(), reply, replylen, &undo, err, errlen);
 
 	*token = undo;
 	/* An answer or telemetry may settle something owed to the TSO. */
@@ -352,7 +343,7 @@ acgwd_relay_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct acgwd *d = arg;
 
-	if (relay_tick(d->relay, acgwd_now_us()))
+	if (relay_tick(d->relay, units_now_us()))
 		r1_kick(d->r1);
 }
 
@@ -504,7 +495,7 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	}
 	if (r3_prepare(d->r3, ncfg, err, errlen) != 0 ||
 	    relay_prepare(d->relay, ncfg, err, errlen) != 0 ||
-	    (npolicy = policy_reload(d->policy, ncfg, acgwd_now_us(), err,
+	    (npolicy = policy_reload(d->policy, ncfg, units_now_us(), err,
 	    errlen)) == NULL ||
 	    acgwd_audit_reload(d, ncfg, err, errlen) != 0) {
 		log_warnx("reload failed, keeping the running configuration: "
@@ -526,7 +517,7 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	control_commit(d->ctl, ncfg);
 	r3_commit(d->r3, ncfg, ntls);
 	r1_commit(d->r1, ncfg, ntls);
-	relay_switch(d->relay, ncfg, nschema, acgwd_now_us());
+	relay_switch(d->relay, ncfg, nschema, units_now_us());
 	enforce_set_policy(d->enforce, npolicy);
 	policy_free(d->policy);
 	d->policy = npolicy;
@@ -734,7 +725,7 @@ acgwd_cmd_events(void *arg, const struct control_caller *who, int argc,
 		snprintf(err, errlen, "usage: events");
 		return -1;
 	}
-	relay_events_json(d->relay, acgwd_now_us(), j);
+	relay_events_json(d->relay, units_now_us(), j);
 	return 0;
 }
 
@@ -765,7 +756,7 @@ acgwd_cmd_ras(void *arg, const struct control_caller *who, int argc,
 		return -1;
 	}
 	json_key(j, "ras");
-	relay_ras_json(d->relay, acgwd_now_us(), j, acgwd_admission, d);
+	relay_ras_json(d->relay, units_now_us(), j, acgwd_admission, d);
 	return 0;
 }
 
@@ -914,11 +905,11 @@ acgwd_cmd_attest(void *arg, const struct control_caller *who, int argc,
 
 	if (argc == 2 && strcmp(argv[1], "list") == 0) {
 		json_key(j, "peers");
-		policy_peers_json(d->policy, acgwd_now_us(), j);
+		policy_peers_json(d->policy, units_now_us(), j);
 		return 0;
 	}
 	if (argc == 3 && strcmp(argv[1], "show") == 0)
-		return policy_attest_json(d->policy, argv[2], acgwd_now_us(), j,
+		return policy_attest_json(d->policy, argv[2], units_now_us(), j,
 		    err, errlen);
 	if (argc == 4 && strcmp(argv[1], "load") == 0) {
 		if (who->role != CONTROL_ROLE_OPERATOR) {
@@ -954,7 +945,7 @@ acgwd_cmd_compliance(void *arg, const struct control_caller *who, int argc,
 {
 	struct acgwd *d = arg;
 	struct compliance_in in = { d->cfg, d->tls, d->audit, d->policy,
-	    acgwd_now_us() };
+	    units_now_us() };
 
 	if (argc != 1) {
 		snprintf(err, errlen, "usage: compliance");
@@ -1271,7 +1262,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	{
-		struct policy *p = policy_new(d.cfg, acgwd_now_us(), err,
+		struct policy *p = policy_new(d.cfg, units_now_us(), err,
 		    sizeof(err));
 
 		if (p == NULL) {
@@ -1341,7 +1332,7 @@ main(int argc, char **argv)
 	} else
 		log_warnx("the audit log is disabled (audit.enabled: false): "
 		    "nothing acgwd does is recorded");
-	if ((d.relay = relay_new(d.cfg, d.schema, d.audit, acgwd_now_us(), err,
+	if ((d.relay = relay_new(d.cfg, d.schema, d.audit, units_now_us(), err,
 	    sizeof(err))) == NULL)
 		fatalx("relay state: %s", err);
 	if ((d.r3 = r3_new(d.base, d.cfg, d.tls, d.audit, err,

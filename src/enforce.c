@@ -43,15 +43,6 @@ struct enforce {
 	size_t nseen;
 };
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * One durable record. A record that cannot be written does not stop a
  * severance (refusing is the safe side) but is said loudly.
@@ -113,13 +104,13 @@ sever(struct enforce *e, const char *peer, const char *reason, const char *by)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* On record first; refused from here on (the gate asks policy). */
 	record(e, "peer.severed", by, peer, "reason", reason, NULL, NULL);
-	policy_mark(e->policy, peer, POLICY_SEVERED, reason, by, now_us());
+	policy_mark(e->policy, peer, POLICY_SEVERED, reason, by, units_now_us());
 	closed = r3_close_peer(e->r3, peer, "severed");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* Then durable, so that a restart keeps it severed; then its
 	 * events go to the others. */
 	commit(e);
-	relay_ra_set_active(e->relay, peer, 0, now_us());
+	relay_ra_set_active(e->relay, peer, 0, units_now_us());
 	r1_kick(e->r1);
 	log_warnx("enforce: %s SEVERED by %s: %s (%zu session(s) closed "
 	    "%.2f ms after the decision; its events move to the others)",
@@ -132,10 +123,10 @@ admit(struct enforce *e, const char *peer, const char *type,
     const char *by, const char *why)
 {
 	record(e, type, by, peer, "state", "admitted", "reason", why);
-	policy_mark(e->policy, peer, POLICY_ADMITTED, "", by, now_us());
+	policy_mark(e->policy, peer, POLICY_ADMITTED, "", by, units_now_us());
 	commit(e);
 	if (!policy_isolated(e->policy, "r3"))
-		relay_ra_set_active(e->relay, peer, 1, now_us());
+		relay_ra_set_active(e->relay, peer, 1, units_now_us());
 	log_notice("enforce: %s admitted (%s)", peer, why);
 }
 
@@ -158,7 +149,7 @@ int
 enforce_restore(struct enforce *e, const char *peer, const char *by,
     char *err, size_t errlen)
 {
-	if (policy_restorable(e->policy, peer, now_us(), err, errlen) != 0)
+	if (policy_restorable(e->policy, peer, units_now_us(), err, errlen) != 0)
 		return -1;
 	admit(e, peer, "peer.restored", by, "restored by an operator");
 	return 0;
@@ -190,7 +181,7 @@ enforce_isolate(struct enforce *e, const char *which, int on,
 
 			relay_ra_set_active(e->relay, peer, !on &&
 			    policy_state_of(e->policy, peer) == POLICY_ADMITTED,
-			    now_us());
+			    units_now_us());
 			if (on)
 				r3_close_peer(e->r3, peer, "R3 isolated");
 		}
@@ -227,7 +218,7 @@ take(struct enforce *e, const char *expect, const void *data, size_t len,
 {
 	char peer[128] = "";
 
-	int rc = policy_offer(e->policy, expect, data, len, now_us(), peer,
+	int rc = policy_offer(e->policy, expect, data, len, units_now_us(), peer,
 	    sizeof(peer), err, errlen);
 
 	/* The directory's files are read again at every start: quiet. */
@@ -241,7 +232,7 @@ take(struct enforce *e, const char *expect, const void *data, size_t len,
 		    expect ? expect : "", err);
 		return -1;
 	}
-	policy_evaluate(e->policy, peer, now_us(), verdict, vlen);
+	policy_evaluate(e->policy, peer, units_now_us(), verdict, vlen);
 	record(e, "attestation.accepted", source, peer, "verdict", verdict,
 	    NULL, NULL);
 	commit(e);
@@ -263,7 +254,7 @@ enforce_upload(struct enforce *e, const char *peer, const unsigned char pin[32],
 		return units_errf(err, errlen, "attestations are not in use "
 		    "(policy.enabled: false)");
 	/* Only what names the key of the session it came on. */
-	if (attest_verify(an, data, len, now_us(), &a, err, errlen) != 0)
+	if (attest_verify(an, data, len, units_now_us(), &a, err, errlen) != 0)
 		return take(e, peer, data, len, "upload", verdict, vlen, err,
 		    errlen);
 	for (size_t i = 0; i < a.npins && !found; i++)
@@ -360,7 +351,7 @@ enforce_review(struct enforce *e)
 {
 	struct policy_action *v;
 	size_t n = 0;
-	int64_t now = now_us();
+	int64_t now = units_now_us();
 
 	v = policy_review(e->policy, now, &n);
 	for (size_t i = 0; i < n; i++) {
@@ -409,7 +400,7 @@ anomalies(struct enforce *e)
 
 		/* Not "policy": restore auto must not undo it at once. */
 		if (relay_ra_counters(e->relay, peer, &inv, &mis) == 0 &&
-		    policy_anomaly(e->policy, peer, inv, mis, now_us(), why,
+		    policy_anomaly(e->policy, peer, inv, mis, units_now_us(), why,
 		    sizeof(why)))
 			sever(e, peer, why, "policy:anomaly");
 	}
@@ -489,7 +480,7 @@ enforce_start(struct enforce *e)
 
 		relay_ra_set_active(e->relay, peer, policy_state_of(e->policy,
 		    peer) == POLICY_ADMITTED && !policy_isolated(e->policy,
-		    "r3"), now_us());
+		    "r3"), units_now_us());
 	}
 	tick_cb(-1, 0, e);
 }
@@ -513,7 +504,7 @@ enforce_set_policy(struct enforce *e, struct policy *policy)
 
 		relay_ra_set_active(e->relay, peer, policy_state_of(policy,
 		    peer) == POLICY_ADMITTED && !policy_isolated(policy, "r3"),
-		    now_us());
+		    units_now_us());
 	}
 	enforce_review(e);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "acgw/units.h"
 
@@ -842,4 +843,13 @@ units_format_iso_duration(int64_t usec, char *buf, size_t len)
 	} else if (s || (!d && !h && !m))
 		PUT("%lluS", (unsigned long long)s);
 #undef PUT
+}
+
+int64_t
+units_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

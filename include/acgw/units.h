@@ -108,4 +108,7 @@ void units_format_iso_duration(int64_t usec, char *buf, size_t len);
 /* Existing group name -> gid. */
 int units_parse_group(const char *s, gid_t *gid, char *err, size_t errlen);
 
+/* The wall clock now, microseconds since 1970-01-01T00:00:00Z (UTC). */
+int64_t units_now_us(void);
+
 #endif
