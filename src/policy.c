@@ -49,6 +49,7 @@ struct policy {
 	size_t ncontrols;
 	struct policy_peer *peers;	/* as cfg->peers */
 	size_t npeers;
+	size_t *sorted;			/* peers' indices by name; NULL: search */
 	int iso_r1, iso_r3;
 	int dirty;
 };
@@ -63,12 +64,38 @@ policy_state_name(int state)
 	}
 }
 
+/* The peers by name, sorted: the gate asks on every request. */
+static const struct policy *sort_ctx;
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(sort_ctx->peers[*(const size_t *)a].name,
+	    sort_ctx->peers[*(const size_t *)b].name);
+}
+
 static struct policy_peer *
 policy_peer(const struct policy *p, const char *name)
 {
-	for (size_t i = 0; i < p->npeers; i++)
-		if (strcmp(p->peers[i].name, name) == 0)
-			return &p->peers[i];
+	size_t lo = 0, hi = p->npeers;
+
+	if (p->sorted == NULL) {
+		for (size_t i = 0; i < p->npeers; i++)
+			if (strcmp(p->peers[i].name, name) == 0)
+				return &p->peers[i];
+		return NULL;
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(p->peers[p->sorted[mid]].name, name);
+
+		if (c == 0)
+			return &p->peers[p->sorted[mid]];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -846,6 +873,18 @@ policy_make(const struct config *cfg, char *err, size_t errlen)
 	for (size_t i = 0; i < p->npeers; i++) {
 		snprintf(p->peers[i].name, sizeof(p->peers[i].name), "%s",
 		    cfg->peers.v[i].name);
+	}
+	if ((p->sorted = calloc(p->npeers ? p->npeers : 1,
+	    sizeof(*p->sorted))) != NULL) {
+		for (size_t i = 0; i < p->npeers; i++)
+			p->sorted[i] = i;
+		sort_ctx = p;
+		qsort(p->sorted, p->npeers, sizeof(*p->sorted), by_name);
+		sort_ctx = NULL;
+	}
+	for (size_t i = 0; i < p->npeers; i++) {
+		snprintf(p->peers[i].name, sizeof(p->peers[i].name), "%s",
+		    cfg->peers.v[i].name);
 		p->peers[i].state = cfg->policy.enabled ? POLICY_PENDING :
 		    POLICY_ADMITTED;
 		snprintf(p->peers[i].by, sizeof(p->peers[i].by), "policy");
@@ -975,6 +1014,7 @@ policy_free(struct policy *p)
 		free(p->peers[i].raw);
 	}
 	free(p->peers);
+	free(p->sorted);
 	catalog_free(p->controls, p->ncontrols);
 	attest_anchor_free(p->anchor);
 	free(p);
