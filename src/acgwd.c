@@ -575,6 +575,8 @@ acgwd_cmd_status(void *arg, const struct control_caller *who, int argc,
 	struct acgwd *d = arg;
 	struct timespec now;
 	char buf[80], sha[65];
+	uint64_t hits, misses;
+	size_t held;
 
 	if (argc != 1) {
 		snprintf(err, errlen, "usage: status");
@@ -607,6 +609,10 @@ acgwd_cmd_status(void *arg, const struct control_caller *who, int argc,
 	json_kv_str(j, "r3_listen", d->cfg->r3.listen.text ?
 	    d->cfg->r3.listen.text : "-");
 	json_kv_uint(j, "r3_sessions", r3_nsessions(d->r3));
+	tls_verify_cache_stats(d->tls, &hits, &misses, &held);
+	json_kv_uint(j, "verify_cache_entries", held);
+	json_kv_uint(j, "verify_cache_hits", hits);
+	json_kv_uint(j, "verify_cache_misses", misses);
 	r1_status_json(d->r1, j);
 	if (d->audit != NULL)
 		audit_status_json(d->audit, j);
@@ -1183,8 +1189,11 @@ acgwd_free(struct acgwd *d)
 	oadr_schema_free(d->schema);
 	tls_free(d->tls);
 	config_free(d->cfg);
-	if (d->base)
+	/* Closed TLS bufferevents finish their deferred callbacks first. */
+	if (d->base) {
+		event_base_loop(d->base, EVLOOP_NONBLOCK);
 		event_base_free(d->base);
+	}
 	libevent_global_shutdown();
 }
 

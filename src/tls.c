@@ -42,6 +42,26 @@ struct tls_pin {
 	const struct tls_ca *ca;
 };
 
+/*
+ * One client certificate that passed X509_verify_cert against this
+ * tls's store: the SHA-256 of its DER, the rest of the chain it was
+ * verified with, and until when that holds (the earliest notAfter of
+ * the chain, the earliest CRL nextUpdate, tls.verify_cache_ttl).
+ */
+struct tls_vc {
+	unsigned char md[32];
+	STACK_OF(X509) *above;		/* the verified chain minus the leaf */
+	time_t until;
+	int used;
+};
+
+struct tls_vcache {
+	struct tls_vc *slots;		/* open addressing, linear probing */
+	size_t cap, n, max;		/* cap a power of two >= 2 * max */
+	time_t ttl_s, crl_until;
+	uint64_t hits, misses;
+};
+
 struct tls {
 	const struct config *cfg;
 	SSL_CTX *server, *client;
@@ -53,6 +73,8 @@ struct tls {
 	STACK_OF(X509_NAME) *crl_issuers;	/* CAs that have a CRL */
 	struct tls_watch *watches;
 	size_t nwatches;
+	struct tls_vcache *vc;		/* NULL with tls.verify_cache 0 */
+	EVP_MD *sha256;			/* fetched once, not per handshake */
 };
 
 int
@@ -643,6 +665,202 @@ tls_use_cert_key(struct tls *t, SSL_CTX *ctx, const char *certkey,
 	return 0;
 }
 
+/* ---- verified-certificate cache ------------------------------------- */
+
+/*
+ * An RA reconnects with the same certificate again and again; building
+ * and checking its chain (two ECDSA verifications, store lookups, CRL
+ * search) is a fifth of a full handshake's CPU. The outcome depends only
+ * on the certificate's bytes, the store and the time, so it is kept per
+ * certificate: the store never changes under a struct tls (a reload
+ * builds a new one, with an empty cache), and an entry ends at the
+ * earliest notAfter in its chain, at the earliest CRL nextUpdate and
+ * after tls.verify_cache_ttl. The peer-table and policy checks are not
+ * cached: the verify callback runs on every handshake, hit or miss.
+ */
+
+static void
+tls_vc_flush(struct tls_vcache *vc)
+{
+	for (size_t i = 0; i < vc->cap; i++)
+		if (vc->slots[i].used) {
+			sk_X509_pop_free(vc->slots[i].above, X509_free);
+			vc->slots[i].used = 0;
+		}
+	vc->n = 0;
+}
+
+static void
+tls_vc_free(struct tls_vcache *vc)
+{
+	if (vc == NULL)
+		return;
+	tls_vc_flush(vc);
+	free(vc->slots);
+	free(vc);
+}
+
+static struct tls_vcache *
+tls_vc_new(const struct config *cfg, const struct tls_watch *w, size_t nw)
+{
+	struct tls_vcache *vc;
+	size_t cap = 16;
+
+	if (cfg->tls.verify_cache == 0)
+		return NULL;
+	while (cap < 2 * cfg->tls.verify_cache)
+		cap *= 2;
+	if ((vc = calloc(1, sizeof(*vc))) == NULL ||
+	    (vc->slots = calloc(cap, sizeof(*vc->slots))) == NULL) {
+		free(vc);
+		return NULL;
+	}
+	vc->cap = cap;
+	vc->max = cfg->tls.verify_cache;
+	vc->ttl_s = (time_t)(cfg->tls.verify_cache_ttl_ms / 1000);
+	/* A CRL past its nextUpdate fails verification: stop before it. */
+	vc->crl_until = (time_t)INT64_MAX;
+	for (size_t i = 0; i < nw; i++)
+		if (w[i].is_crl && w[i].until < vc->crl_until)
+			vc->crl_until = w[i].until;
+	return vc;
+}
+
+/* The slot holding MD, or the free slot where it would go. */
+static struct tls_vc *
+tls_vc_slot(const struct tls_vcache *vc, const unsigned char md[32])
+{
+	uint64_t h;
+	size_t i;
+
+	memcpy(&h, md, sizeof(h));
+	for (i = h & (vc->cap - 1);; i = (i + 1) & (vc->cap - 1))
+		if (!vc->slots[i].used ||
+		    memcmp(vc->slots[i].md, md, 32) == 0)
+			return &vc->slots[i];
+}
+
+static int
+tls_cert_sha256(const struct tls *t, X509 *cert, unsigned char md[32])
+{
+	unsigned int len = 0;
+
+	return X509_digest(cert, t->sha256, md, &len) == 1 && len == 32;
+}
+
+/* A chain still good at NOW, from the cache: the leaf, then the rest. */
+static STACK_OF(X509) *
+tls_vc_lookup(const struct tls *t, X509 *leaf, time_t now)
+{
+	struct tls_vcache *vc = t->vc;
+	unsigned char md[32];
+	struct tls_vc *e;
+	STACK_OF(X509) *chain;
+
+	if (vc == NULL || !tls_cert_sha256(t, leaf, md))
+		return NULL;
+	e = tls_vc_slot(vc, md);
+	if (!e->used || now >= e->until) {
+		vc->misses++;
+		return NULL;
+	}
+	if ((chain = sk_X509_new_reserve(NULL,
+	    sk_X509_num(e->above) + 1)) == NULL)
+		return NULL;
+	X509_up_ref(leaf);
+	sk_X509_push(chain, leaf);
+	for (int i = 0; i < sk_X509_num(e->above); i++) {
+		X509_up_ref(sk_X509_value(e->above, i));
+		sk_X509_push(chain, sk_X509_value(e->above, i));
+	}
+	vc->hits++;
+	return chain;
+}
+
+/* Remembers that CHAIN (leaf first) verified at NOW. */
+static void
+tls_vc_store(const struct tls *t, STACK_OF(X509) *chain, time_t now)
+{
+	struct tls_vcache *vc = t->vc;
+	unsigned char md[32];
+	struct tls_vc *e;
+	time_t until;
+	STACK_OF(X509) *above;
+
+	if (vc == NULL || sk_X509_num(chain) < 1 ||
+	    !tls_cert_sha256(t, sk_X509_value(chain, 0), md))
+		return;
+	until = now + vc->ttl_s;
+	if (vc->crl_until < until)
+		until = vc->crl_until;
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		time_t na = tls_asn1_time(X509_get0_notAfter(
+		    sk_X509_value(chain, i)));
+
+		if (na < until)
+			until = na;
+	}
+	if (until <= now || (above = sk_X509_new_null()) == NULL)
+		return;
+	for (int i = 1; i < sk_X509_num(chain); i++) {
+		if (!sk_X509_push(above, sk_X509_value(chain, i))) {
+			sk_X509_free(above);
+			return;
+		}
+		X509_up_ref(sk_X509_value(chain, i));
+	}
+	/* Full of live entries: start afresh rather than grow. */
+	if (vc->n >= vc->max)
+		tls_vc_flush(vc);
+	e = tls_vc_slot(vc, md);
+	if (e->used)
+		sk_X509_pop_free(e->above, X509_free);
+	else
+		vc->n++;
+	memcpy(e->md, md, 32);
+	e->above = above;
+	e->until = until;
+	e->used = 1;
+}
+
+/*
+ * The server's certificate verification (SSL_CTX_set_cert_verify_callback):
+ * a cached chain stands in for X509_verify_cert, and the verify callback
+ * is then called at depth 0 as X509_verify_cert would call it last.
+ */
+static int
+tls_cert_verify(X509_STORE_CTX *x, void *arg)
+{
+	const struct tls *t = arg;
+	X509 *leaf = X509_STORE_CTX_get0_cert(x);
+	time_t now = time(NULL);
+	STACK_OF(X509) *chain;
+	X509_STORE_CTX_verify_cb cb;
+	int ok;
+
+	if (leaf == NULL || (chain = tls_vc_lookup(t, leaf, now)) == NULL) {
+		ok = X509_verify_cert(x);
+		if (ok == 1)
+			tls_vc_store(t, X509_STORE_CTX_get0_chain(x), now);
+		return ok;
+	}
+	X509_STORE_CTX_set0_verified_chain(x, chain);
+	X509_STORE_CTX_set_error(x, X509_V_OK);
+	X509_STORE_CTX_set_error_depth(x, 0);
+	X509_STORE_CTX_set_current_cert(x, leaf);
+	cb = X509_STORE_CTX_get_verify_cb(x);
+	return cb != NULL ? cb(1, x) : 1;
+}
+
+void
+tls_verify_cache_stats(const struct tls *t, uint64_t *hits,
+    uint64_t *misses, size_t *entries)
+{
+	*hits = t->vc ? t->vc->hits : 0;
+	*misses = t->vc ? t->vc->misses : 0;
+	*entries = t->vc ? t->vc->n : 0;
+}
+
 static int
 tls_build_server(struct tls *t, char *err, size_t errlen)
 {
@@ -663,6 +881,7 @@ tls_build_server(struct tls *t, char *err, size_t errlen)
 	SSL_CTX_set_verify(t->server, SSL_VERIFY_PEER |
 	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_verify_depth(t->server, 8);
+	SSL_CTX_set_cert_verify_callback(t->server, tls_cert_verify, t);
 	/* Name our CAs in the CertificateRequest, so clients pick right. */
 	if ((names = sk_X509_NAME_new_null()) == NULL)
 		goto oom;
@@ -850,6 +1069,13 @@ tls_new(const struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	if (cfg->r1.url.text != NULL && tls_build_client(t, err, errlen) != 0)
 		goto fail;
+	/* After the watches: the cache stops at the first CRL's nextUpdate. */
+	if ((t->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL)) == NULL ||
+	    (cfg->tls.verify_cache > 0 && (t->vc = tls_vc_new(cfg, t->watches,
+	    t->nwatches)) == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return t;
 fail:
 	tls_free(t);
@@ -872,6 +1098,8 @@ tls_free(struct tls *t)
 	free(t->pins);
 	sk_X509_NAME_pop_free(t->crl_issuers, X509_NAME_free);
 	free(t->watches);
+	tls_vc_free(t->vc);
+	EVP_MD_free(t->sha256);
 	free(t);
 }
 
@@ -989,11 +1217,13 @@ int
 tls_reverify(const struct tls *t, X509 *cert, STACK_OF(X509) *chain,
     STACK_OF(X509) **verified, const char **reason)
 {
-	X509_STORE_CTX *x = X509_STORE_CTX_new();
+	X509_STORE_CTX *x;
 	int ok;
 
-	*verified = NULL;
-
+	/* A resumed session's certificate, verified before: the cache. */
+	if ((*verified = tls_vc_lookup(t, cert, time(NULL))) != NULL)
+		return 0;
+	x = X509_STORE_CTX_new();
 	if (tls_reverify_idx == -1)
 		tls_reverify_idx = X509_STORE_CTX_get_ex_new_index(0, NULL,
 		    NULL, NULL, NULL);
@@ -1011,7 +1241,8 @@ tls_reverify(const struct tls *t, X509 *cert, STACK_OF(X509) *chain,
 	else if ((*verified = X509_STORE_CTX_get1_chain(x)) == NULL) {
 		*reason = "out of memory";
 		ok = 0;
-	}
+	} else
+		tls_vc_store(t, *verified, time(NULL));
 	X509_STORE_CTX_free(x);
 	ERR_clear_error();
 	return ok ? 0 : -1;

@@ -1789,8 +1789,14 @@ out:
 	scenario_free(md.sc);
 	oadr_schema_free(md.schema);
 	SSL_CTX_free(md.ctx);
-	if (md.base)
+	/*
+	 * evhttp_free leaves each TLS bufferevent with deferred callbacks
+	 * queued; one more turn of the loop finishes them before it goes.
+	 */
+	if (md.base) {
+		event_base_loop(md.base, EVLOOP_NONBLOCK);
 		event_base_free(md.base);
+	}
 	if (md.log != stderr)
 		fclose(md.log);
 	return md.exit_code;

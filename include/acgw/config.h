@@ -151,6 +151,8 @@ struct config {
 		char *ciphersuites;	/* TLS 1.3 suites */
 		uint64_t session_cache;	/* entries; 0: no resumption */
 		uint64_t session_timeout_ms;
+		uint64_t verify_cache;	/* certificates; 0: verify each time */
+		uint64_t verify_cache_ttl_ms;
 		uint64_t expiry_warning_ms;
 		uint64_t expiry_critical_ms;
 		uint64_t expiry_check_ms;

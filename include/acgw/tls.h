@@ -116,6 +116,14 @@ int tls_reverify(const struct tls *t, X509 *cert, STACK_OF(X509) *chain,
     STACK_OF(X509) **verified, const char **reason);
 
 /*
+ * The verified-certificate cache of the R3 server (tls.verify_cache):
+ * lookups that found a chain still good, lookups that did not, and the
+ * certificates held.
+ */
+void tls_verify_cache_stats(const struct tls *t, uint64_t *hits,
+    uint64_t *misses, size_t *entries);
+
+/*
  * May this X509 error be overlooked? Only "unable to get CRL" for an
  * issuer that has no CRL configured.
  */

@@ -68,6 +68,7 @@ struct r3opts {
 	const char *key;	/* r3.key (default PKI r3-server.key) */
 	const char *r3_extra;	/* more lines under r3: */
 	const char *ra1_extra;	/* more lines for peer ra1 */
+	const char *tls;	/* a tls: section (default none) */
 };
 
 
@@ -97,6 +98,7 @@ write_config(struct r3d *d, const struct r3opts *o)
 	    "  level: debug\n"
 	    "control:\n"
 	    "  socket: %s\n"
+	    "%s"
 	    "r3:\n"
 	    "  listen: \"127.0.0.1:%d\"\n"
 	    "  cert: %s/r3-server.pem\n"
@@ -119,7 +121,8 @@ write_config(struct r3d *d, const struct r3opts *o)
 	    "    ca: %s\n"
 	    "    pins: [\"%s\"]\n"
 	    "    sources: [\"127.0.0.2/32\"]\n",
-	    d->cfg, d->sock, d->port, pki_dir, key, o->idle ? o->idle : "10s",
+	    d->cfg, d->sock, o->tls ? o->tls : "", d->port, pki_dir, key,
+	    o->idle ? o->idle : "10s",
 	    o->r3_extra ? o->r3_extra : "", ca, crl, pin("ra1"),
 	    pin("ra-revoked"), pin("ra-expired"), pin("ra-notyet"),
 	    pin("ra-wrongca"), o->ra1_extra ? o->ra1_extra : "", ca,
@@ -816,6 +819,76 @@ START_TEST(reload_revokes_live_session)
 }
 END_TEST
 
+/* The verified-certificate cache, from acgwctl status. */
+static void
+expect_vcache(struct r3d *d, long long entries, long long hits,
+    long long misses)
+{
+	struct tl_run r = ctl(d, "--json", "status");
+	struct json_value *v;
+	char err[128];
+
+	ck_assert_msg(r.status == 0, "acgwctl status: %s", r.err);
+	v = json_parse(r.out, strlen(r.out), err, sizeof(err));
+	ck_assert_msg(v != NULL, "not JSON (%s): %s", err, r.out);
+	ck_assert_msg(json_get(v, "verify_cache_entries")->number == entries &&
+	    json_get(v, "verify_cache_hits")->number == hits &&
+	    json_get(v, "verify_cache_misses")->number == misses,
+	    "want entries %lld hits %lld misses %lld: %s", entries, hits,
+	    misses, r.out);
+	json_value_free(v);
+	tl_run_free(&r);
+}
+
+/*
+ * A certificate verified once is not verified again, but every other
+ * check still runs on each handshake; a reload (here: a CRL that now
+ * revokes a cached certificate) empties the cache; 0 turns it off.
+ */
+START_TEST(verify_cache)
+{
+	struct r3opts o = { .crl = "ca-empty.crl" };
+	struct r3d d;
+	struct tl_run r;
+	char *why;
+
+	r3d_setup(&d, &o);
+	r3d_start(&d);
+	expect_vcache(&d, 0, 0, 0);
+	curl_admitted(&d, "ra1", "ra1");
+	curl_admitted(&d, "ra1", "ra1");
+	curl_admitted(&d, "ra1", "ra-revoked");	/* nothing revoked yet */
+	expect_vcache(&d, 2, 1, 2);
+	/* A good chain with an unknown key: refused, never cached. */
+	ck_assert(asprintf(&why, "unknown pin (no configured peer has this "
+	    "key); CN=ra-extra pin %s", pin("ra-extra")) > 0);
+	curl_refused(&d, "ra-extra", NULL, why);
+	curl_refused(&d, "ra-extra", NULL, why);
+	free(why);
+	expect_vcache(&d, 2, 1, 4);
+	/* The CRL now revokes a cached certificate: the reload empties it. */
+	o.crl = "ca.crl";
+	write_config(&d, &o);
+	r = ctl(&d, "reload", NULL);
+	ck_assert_msg(r.status == 0, "reload: %s", r.err);
+	tl_run_free(&r);
+	expect_vcache(&d, 0, 0, 0);
+	curl_refused(&d, "ra-revoked", NULL, "certificate revoked");
+	curl_admitted(&d, "ra1", "ra1");
+	curl_admitted(&d, "ra1", "ra1");
+	expect_vcache(&d, 1, 1, 2);
+	o.tls = "tls:\n  verify_cache: 0\n";
+	write_config(&d, &o);
+	r = ctl(&d, "reload", NULL);
+	ck_assert_msg(r.status == 0, "reload: %s", r.err);
+	tl_run_free(&r);
+	curl_admitted(&d, "ra1", "ra1");
+	curl_admitted(&d, "ra1", "ra1");
+	expect_vcache(&d, 0, 0, 0);
+	r3d_stop(&d);
+}
+END_TEST
+
 START_TEST(peer_session_limit)
 {
 	struct r3opts o = { .ra1_extra = "    max_sessions: 1\n" };
@@ -1123,6 +1196,7 @@ main(void)
 	tcase_add_test(tc, resumed_session);
 	tcase_add_test(tc, stale_crl);
 	tcase_add_test(tc, reload_revokes_live_session);
+	tcase_add_test(tc, verify_cache);
 	tcase_add_test(tc, peer_session_limit);
 	tcase_add_test(tc, total_session_limit);
 	tcase_add_test(tc, handshake_timeout);
