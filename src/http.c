@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -416,6 +418,8 @@ http_server_new(struct event_base *base, const struct http_server_opts *o,
 		goto fail;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Inherited by accepted sockets: no Nagle wait between records. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa.ss, sa.len) == -1 ||
 	    listen(fd, 4096) == -1) {
 		snprintf(err, errlen, "%s: %s", o->listen, strerror(errno));

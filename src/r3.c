@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -960,6 +962,12 @@ r3_bind(struct r3 *r3, const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/*
+	 * Accepted sockets inherit it: an answer leaves as TLS records for
+	 * its headers and its body, and Nagle would hold the second until
+	 * the client's delayed ACK of the first (40 ms on Linux).
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (sa->ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&sa->ss, sa->len) == -1 ||

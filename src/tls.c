@@ -665,6 +665,33 @@ tls_use_cert_key(struct tls *t, SSL_CTX *ctx, const char *certkey,
 	return 0;
 }
 
+/*
+ * The chain we send with our certificate. With only a leaf in the file
+ * OpenSSL builds it from the context's store on every handshake: a whole
+ * X509_verify_cert of our own certificate (an ECDSA verification and the
+ * store lookups, a seventh of a full handshake's CPU). Built once here
+ * instead, from the same store, to the same result; a file that carries
+ * its chain is sent as it is, as before.
+ */
+static int
+tls_build_chain(SSL_CTX *ctx, const char *where, const char *path, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509) *have = NULL;
+
+	if (!SSL_CTX_get0_chain_certs(ctx, &have))
+		have = NULL;
+	if (have != NULL && sk_X509_num(have) > 0)
+		return 0;
+	if (SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR |
+	    SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) <= 0) {
+		tls_ssl_error(err, errlen, where, path, "cannot build the "
+		    "chain sent with the certificate");
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- verified-certificate cache ------------------------------------- */
 
 /*
@@ -878,6 +905,8 @@ tls_build_server(struct tls *t, char *err, size_t errlen)
 	/* The context takes its own reference to the store. */
 	X509_STORE_up_ref(t->peer_store);
 	SSL_CTX_set_cert_store(t->server, t->peer_store);
+	if (tls_build_chain(t->server, "r3.cert", cfg->r3.cert, err, errlen) != 0)
+		return -1;
 	SSL_CTX_set_verify(t->server, SSL_VERIFY_PEER |
 	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_verify_depth(t->server, 8);
@@ -941,6 +970,8 @@ tls_build_client(struct tls *t, char *err, size_t errlen)
 		return -1;
 	}
 	sk_X509_pop_free(cas, X509_free);
+	if (tls_build_chain(t->client, "r1.cert", cfg->r1.cert, err, errlen) != 0)
+		return -1;
 	SSL_CTX_set_verify(t->client, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_verify_depth(t->client, 8);
 	/* Client-side resumption towards the TSO: one cached session. */

@@ -819,6 +819,37 @@ START_TEST(reload_revokes_live_session)
 }
 END_TEST
 
+/*
+ * The chain sent with r3.cert: a file holding only the leaf gets the
+ * issuer from the peers' CAs (built once at start, not per handshake),
+ * as OpenSSL's per-handshake building did.
+ */
+START_TEST(served_chain)
+{
+	struct r3opts o = { 0 };
+	struct r3d d;
+	struct tl_run r;
+	const char *p;
+	int n = 0;
+
+	r3d_setup(&d, &o);
+	r3d_start(&d);
+	for (int i = 0; i < 2; i++) {
+		r = s_client(&d, "ra1", i ? "-tls1_2" : "-tls1_3",
+		    "-showcerts", NULL);
+		ck_assert_msg(r.status == 0, "%s", r.err);
+		for (p = r.out, n = 0; (p = strstr(p, "-----BEGIN "
+		    "CERTIFICATE-----")) != NULL; p++)
+			n++;
+		ck_assert_msg(n == 2, "%d certificates sent: %s", n, r.out);
+		ck_assert_msg(strstr(r.out, " 1 s:O = acgw test, CN = acgw test AC CA\n") != NULL,
+		    "%s", r.out);
+		tl_run_free(&r);
+	}
+	r3d_stop(&d);
+}
+END_TEST
+
 /* The verified-certificate cache, from acgwctl status. */
 static void
 expect_vcache(struct r3d *d, long long entries, long long hits,
@@ -1197,6 +1228,7 @@ main(void)
 	tcase_add_test(tc, stale_crl);
 	tcase_add_test(tc, reload_revokes_live_session);
 	tcase_add_test(tc, verify_cache);
+	tcase_add_test(tc, served_chain);
 	tcase_add_test(tc, peer_session_limit);
 	tcase_add_test(tc, total_session_limit);
 	tcase_add_test(tc, handshake_timeout);

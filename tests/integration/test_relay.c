@@ -1176,7 +1176,11 @@ START_TEST(registration_and_proportional)
 }
 END_TEST
 
-/* Every RA has a new modification for event (its part changed). */
+/*
+ * Every RA has a new modification for event (its part changed), has
+ * opted in, and acgwd has answered the TSO since: its answer goes up
+ * after the RAs' answers are in, not with them.
+ */
 struct remodified {
 	const char *event;
 	int64_t mod;
@@ -1186,7 +1190,11 @@ static int
 all_at_mod_in(const struct json_value *ev, const void *arg)
 {
 	const struct remodified *w = arg;
+	const struct json_value *row = find_by(ev, "events", "event",
+	    w->event);
 
+	if (row == NULL || strcmp(jstr(row, "answered_tso"), "optIn"))
+		return 0;
 	for (size_t i = 0; i < NRAS; i++) {
 		const struct json_value *a = find_alloc(ev, w->event,
 		    ra_name[i]);
@@ -1309,7 +1317,11 @@ static int
 all_cancelled(const struct json_value *ev, const void *arg)
 {
 	const struct remodified *w = arg;
+	const struct json_value *row = find_by(ev, "events", "event",
+	    w->event);
 
+	if (row == NULL || strcmp(jstr(row, "answered_tso"), "optIn"))
+		return 0;
 	for (size_t i = 0; i < NRAS; i++) {
 		const struct json_value *a = find_alloc(ev, w->event,
 		    ra_name[i]);
