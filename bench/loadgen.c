@@ -27,6 +27,10 @@
  *              counts (a fleet re-admitted after an outage); wall time
  *              from the first connect to the last success.
  *
+ * register --sessions DIR keeps each venID's TLS session in DIR/NAME.session
+ * (PEM); storm --sessions DIR offers it again, as an RA that outlived the
+ * server's restart would (resumed_pct says how many the server took).
+ *
  * With --certs DIR, session i presents the i-th (mod the count) of the
  * DIR/NAME.pem + DIR/NAME.key pairs in name order, and NAME is its venID.
  * Payloads are built once per venID with acgw's own OpenADR codec.
@@ -43,6 +47,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -144,7 +149,7 @@ struct gen {
 	int quiet;
 	size_t conc, count;
 	double limit_s, rate, hold_s;
-	const char *path, *ready_file, *target;
+	const char *path, *ready_file, *target, *sessions;
 	long server_pid;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -388,7 +393,7 @@ op_ok(struct conn *c, double t)
 {
 	struct gen *g = c->g;
 
-	if (g->mode == M_RESUME)
+	if (g->mode == M_RESUME || g->mode == M_STORM)
 		g->resumed += SSL_session_reused(c->ssl) == 1;
 	g->ok++;
 	g->t_last_ok = t;
@@ -633,6 +638,60 @@ step_handshake(struct conn *c)
 		tls_wait(c, r, "TLS handshake");
 }
 
+/* --sessions DIR: where this identity's session is kept. */
+static void
+session_path(const struct conn *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.session", c->g->sessions, ident_of(c)->name);
+}
+
+/* register: keep the session the server gave (0600: it holds a secret). */
+static void
+session_save(struct conn *c)
+{
+	SSL_SESSION *s = SSL_get1_session(c->ssl);
+	char path[4096];
+	FILE *f;
+	int fd;
+
+	if (s == NULL || !SSL_SESSION_is_resumable(s)) {
+		note_error(c->g, "no resumable session to keep");
+		SSL_SESSION_free(s);
+		return;
+	}
+	session_path(c, path, sizeof(path));
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) <
+	    0 || (f = fdopen(fd, "w")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		note_error(c->g, "cannot write a session file");
+	} else {
+		if (!PEM_write_SSL_SESSION(f, s))
+			note_error(c->g, "cannot write a session file");
+		fclose(f);
+	}
+	SSL_SESSION_free(s);
+}
+
+/* storm: offer the kept session, if there is one. */
+static void
+session_offer(struct conn *c)
+{
+	char path[4096];
+	SSL_SESSION *s;
+	FILE *f;
+
+	session_path(c, path, sizeof(path));
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	s = PEM_read_SSL_SESSION(f, NULL, NULL, NULL);
+	fclose(f);
+	if (s != NULL)
+		SSL_set_session(c->ssl, s);
+	SSL_SESSION_free(s);
+	ERR_clear_error();
+}
+
 static void
 tls_begin(struct conn *c)
 {
@@ -651,6 +710,8 @@ tls_begin(struct conn *c)
 	SSL_set_app_data(c->ssl, c);
 	if (c->sess != NULL)
 		SSL_set_session(c->ssl, c->sess);
+	else if (g->sessions != NULL && g->mode == M_STORM)
+		session_offer(c);
 	c->got_ticket = 0;
 	c->state = C_HANDSHAKE;
 	step_handshake(c);
@@ -982,9 +1043,11 @@ response_done(struct conn *c, const struct http_resp *r)
 		conn_later(c, 0);
 		return;
 	}
-	if (answer_ok(g, r, why, sizeof(why)))
+	if (answer_ok(g, r, why, sizeof(why))) {
+		if (g->sessions != NULL && g->mode == M_REGISTER)
+			session_save(c);
 		op_ok(c, t);
-	else {
+	} else {
 		note_error(g, why);
 		op_end(g);
 	}
@@ -1728,6 +1791,9 @@ report(struct gen *g)
 		fig_pcts(g, "latency_ms", &g->lat);
 		if (g->mode == M_STORM)
 			fig_pcts(g, "completion_ms", &g->fin);
+		if (g->mode == M_STORM && g->sessions != NULL)
+			fig(g, "resumed_pct", NULL, 1, g->ok ? 100.0 *
+			    (double)g->resumed / (double)g->ok : 0);
 	}
 	fig(g, "errors", NULL, 0, (double)g->errors);
 	report_cpu(g, ops);
@@ -1910,6 +1976,10 @@ usage(FILE *f)
 	    "      --server-pid PID  report the server's CPU time (/proc/PID/stat)\n"
 	    "      --ready-file FILE idle: written when all are up, removed "
 	    "at exit\n"
+	    "      --sessions DIR    register: keep each venID's TLS session "
+	    "there; storm:\n"
+	    "                        offer it again (resumption after a "
+	    "server restart)\n"
 	    "  -q, --quiet           only the figure lines (and error "
 	    "reasons)\n"
 	    "  -h, --help            this help\n"
@@ -1961,6 +2031,7 @@ parse_opt(struct gen *g, struct args *a, int ch, const char *arg)
 	case 'X': a->cipher = arg; return 0;
 	case 'P': g->path = arg; return 0;
 	case 'R': g->ready_file = arg; return 0;
+	case 'E': g->sessions = arg; return 0;
 	case 'q': g->quiet = 1; return 0;
 	case 'T':
 		if (strcmp(arg, "1.2") && strcmp(arg, "1.3")) {
@@ -2014,6 +2085,7 @@ parse_args(struct gen *g, struct args *a, int argc, char **argv)
 		{ "path", required_argument, NULL, 'P' },
 		{ "server-pid", required_argument, NULL, 'S' },
 		{ "ready-file", required_argument, NULL, 'R' },
+		{ "sessions", required_argument, NULL, 'E' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -2041,6 +2113,11 @@ parse_args(struct gen *g, struct args *a, int argc, char **argv)
 	}
 	if (g->ready_file && g->mode != M_IDLE) {
 		fprintf(stderr, "loadgen: --ready-file is for -m idle\n");
+		return 2;
+	}
+	if (g->sessions && g->mode != M_REGISTER && g->mode != M_STORM) {
+		fprintf(stderr, "loadgen: --sessions is for -m register and "
+		    "-m storm\n");
 		return 2;
 	}
 	if (g->path == NULL)

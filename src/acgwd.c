@@ -1187,6 +1187,16 @@ acgwd_free(struct acgwd *d)
 	if (d->ev_drain) event_free(d->ev_drain);
 	notify_close(d->notify);
 	oadr_schema_free(d->schema);
+	if (d->tls != NULL) {
+		size_t n;
+		char err[TLS_ERR_MAX];
+
+		if (tls_sessions_save(d->tls, &n, err, sizeof(err)) != 0)
+			log_warnx("tls: sessions not kept: %s", err);
+		else if (d->cfg->tls.keep_sessions)
+			log_notice("tls: %zu session(s) kept for the next run "
+			    "(tls.keep_sessions)", n);
+	}
 	tls_free(d->tls);
 	config_free(d->cfg);
 	/* Closed TLS bufferevents finish their deferred callbacks first. */
@@ -1296,6 +1306,16 @@ main(int argc, char **argv)
 	d.config_path = path;
 	log_set_level(d.cfg->log.level);
 	signal(SIGPIPE, SIG_IGN);
+	{
+		size_t n;
+
+		if (tls_sessions_load(d.tls, &n, err, sizeof(err)) != 0)
+			log_warnx("tls: sessions of the last run not taken "
+			    "back: %s", err);
+		else if (n > 0)
+			log_notice("tls: %zu session(s) of the last run taken "
+			    "back (tls.keep_sessions)", n);
+	}
 
 	if (!foreground)
 		acgwd_detach(&ready_fd);

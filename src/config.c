@@ -28,7 +28,8 @@
 #include "acgw/oadr.h"
 
 #define CONFIG_DEPTH_MAX 32
-#define CONFIG_NODES_MAX 20000
+/* About 12 nodes a peer: 10,000 peers and the rest with room to spare. */
+#define CONFIG_NODES_MAX 1000000
 
 #define OFF(field) offsetof(struct config, field)
 #define POFF(field) offsetof(struct config_peer, field)
@@ -90,6 +91,7 @@ static const struct config_key config_table[] = {
 	    "20000"),
 	KEY("tls.session_timeout", CONFIG_DURATION, tls.session_timeout_ms,
 	    SEC(10), DAY(1), "2h"),
+	KEY("tls.keep_sessions", CONFIG_BOOL, tls.keep_sessions, 0, 0, "false"),
 	KEY("tls.verify_cache", CONFIG_UINT, tls.verify_cache, 0, 1000000,
 	    "20000"),
 	KEY("tls.verify_cache_ttl", CONFIG_DURATION, tls.verify_cache_ttl_ms,
@@ -1435,6 +1437,8 @@ config_cipher_check(const char *list, int suites, char *err, size_t errlen)
 }
 
 /* Checks that involve more than one key, or the environment. */
+static void config_check_unique(struct loadctx *, const struct config *);
+
 static void
 config_check(struct loadctx *ctx, struct config *cfg)
 {
@@ -1526,10 +1530,51 @@ config_check(struct loadctx *ctx, struct config *cfg)
 			    "they add up to %llu", (unsigned long long)sum);
 		}
 	}
+	config_check_unique(ctx, cfg);
+}
+
+/* One name, venID or pin of a peer, for finding those used twice. */
+struct config_dup {
+	const char *s;			/* a name or venID; NULL for a pin */
+	const unsigned char *pin;
+	size_t peer;
+};
+
+static int
+config_dup_cmp(const void *a, const void *b)
+{
+	const struct config_dup *x = a, *y = b;
+
+	if (x->s != NULL)
+		return strcmp(x->s, y->s);
+	return memcmp(x->pin, y->pin, 32);
+}
+
+/*
+ * Marks in dup[] every peer that shares one of the n keys in v with
+ * another peer: sorted, so that 10,000 peers cost n log n, not n².
+ */
+static void
+config_dup_mark(struct config_dup *v, size_t n, unsigned char *dup)
+{
+	qsort(v, n, sizeof(*v), config_dup_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (config_dup_cmp(&v[i - 1], &v[i]) == 0 &&
+		    v[i - 1].peer != v[i].peer)
+			dup[v[i - 1].peer] = dup[v[i].peer] = 1;
+}
+
+/* The pairs of marked peers, checked and reported in peer order. */
+static void
+config_dup_report(struct loadctx *ctx, const struct config *cfg,
+    const unsigned char *dup)
+{
 	for (size_t i = 0; i < cfg->peers.n; i++)
 		for (size_t j = 0; j < i; j++) {
 			const struct config_peer *p = &cfg->peers.v[i];
 
+			if (!dup[i] || !dup[j])
+				continue;
 			const char *vi = p->ven_id ? p->ven_id : p->name;
 			const char *vj = cfg->peers.v[j].ven_id ?
 			    cfg->peers.v[j].ven_id : cfg->peers.v[j].name;
@@ -1554,6 +1599,42 @@ config_check(struct loadctx *ctx, struct config *cfg)
 						    "one peer", i, a, j,
 						    cfg->peers.v[j].name);
 		}
+}
+
+/* Names, venIDs and pins each belong to one peer. */
+static void
+config_check_unique(struct loadctx *ctx, const struct config *cfg)
+{
+	size_t n = cfg->peers.n, npins = 0, k = 0;
+	struct config_dup *v;
+	unsigned char *dup;
+
+	for (size_t i = 0; i < n; i++)
+		npins += cfg->peers.v[i].pins.n;
+	if (n < 2 || (dup = calloc(n, 1)) == NULL ||
+	    (v = calloc(n + npins, sizeof(*v))) == NULL) {
+		if (n >= 2)
+			config_err(ctx, 0, 0, "peers", "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct config_dup){ cfg->peers.v[i].name, NULL, i };
+	config_dup_mark(v, n, dup);
+	for (size_t i = 0; i < n; i++) {
+		const struct config_peer *p = &cfg->peers.v[i];
+
+		v[i] = (struct config_dup){ p->ven_id ? p->ven_id : p->name,
+		    NULL, i };
+	}
+	config_dup_mark(v, n, dup);
+	for (size_t i = 0; i < n; i++)
+		for (size_t a = 0; a < cfg->peers.v[i].pins.n; a++)
+			v[k++] = (struct config_dup){ NULL,
+			    cfg->peers.v[i].pins.v[a], i };
+	config_dup_mark(v, k, dup);
+	free(v);
+	config_dup_report(ctx, cfg, dup);
+	free(dup);
 }
 
 /* ---- public -------------------------------------------------------- */

@@ -27,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include "acgw/log.h"
+#include "acgw/store.h"
 #include "acgw/tls.h"
 
 /* One CA file, shared by the peers that name it. */
@@ -283,9 +284,10 @@ tls_error_reason(unsigned long err)
 
 /* ---- loading -------------------------------------------------------- */
 
-int
-tls_check_key_file(const char *what, const char *path, char *err,
-    size_t errlen)
+/* A file of secrets (NOUN: "private key", ...): ours alone, as ssh wants. */
+static int
+tls_check_secret_file(const char *what, const char *noun, const char *path,
+    char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -304,12 +306,19 @@ tls_check_key_file(const char *what, const char *path, char *err,
 		return -1;
 	}
 	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s %s: private key readable by group or "
-		    "others (mode %04o); fix: chmod 600 %s", what, path,
+		snprintf(err, errlen, "%s %s: %s readable by group or others "
+		    "(mode %04o); fix: chmod 600 %s", what, path, noun,
 		    (unsigned)(st.st_mode & 07777), path);
 		return -1;
 	}
 	return 0;
+}
+
+int
+tls_check_key_file(const char *what, const char *path, char *err,
+    size_t errlen)
+{
+	return tls_check_secret_file(what, "private key", path, err, errlen);
 }
 
 /* "r3.cert" etc. with the config position, for error messages. */
@@ -877,6 +886,134 @@ tls_cert_verify(X509_STORE_CTX *x, void *arg)
 	X509_STORE_CTX_set_current_cert(x, leaf);
 	cb = X509_STORE_CTX_get_verify_cb(x);
 	return cb != NULL ? cb(1, x) : 1;
+}
+
+/* ---- sessions kept over a restart (tls.keep_sessions) ----------------- */
+
+/*
+ * The file holds every live session's master secret: whoever reads it
+ * can resume those sessions as the RA that made them. So it is off by
+ * default, mode 0600 in the state directory like the other state, written
+ * only when acgwd stops, read once when it starts and removed at once,
+ * and only sessions still within tls.session_timeout are taken back. A
+ * resumed session is admitted as any other: its certificate is checked
+ * against the CAs and CRLs of the day, then the peer table and the policy.
+ */
+#define TLS_SESSIONS_FILE	"tls-sessions"
+#define TLS_SESSIONS_MAGIC	"acgw-tls-sessions 1\n"
+/* A session in PEM is about 1.5 KiB with an ECDSA certificate. */
+#define TLS_SESSION_PEM_MAX	8192
+
+/* SSL_CTX_flush_sessions hands each session to this, one at a time. */
+static BIO *tls_save_bio;
+static size_t tls_save_n;
+
+static void
+tls_save_cb(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+	/* (Already marked not resumable: it is leaving this cache.) */
+	(void)ctx;
+	if (tls_save_bio != NULL &&
+	    SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) >
+	    time(NULL) && PEM_write_bio_SSL_SESSION(tls_save_bio, sess))
+		tls_save_n++;
+}
+
+int
+tls_sessions_save(const struct tls *t, size_t *n, char *err, size_t errlen)
+{
+	BIO *b;
+	char *data = NULL;
+	long len;
+	int rc;
+
+	*n = 0;
+	if (t->server == NULL || !t->cfg->tls.keep_sessions ||
+	    t->cfg->tls.session_cache == 0)
+		return 0;
+	if ((b = BIO_new(BIO_s_secmem())) == NULL ||
+	    BIO_puts(b, TLS_SESSIONS_MAGIC) <= 0) {
+		BIO_free(b);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* Flushing at time 0 removes every entry, through the callback. */
+	tls_save_bio = b;
+	tls_save_n = 0;
+	SSL_CTX_sess_set_remove_cb(t->server, tls_save_cb);
+	SSL_CTX_flush_sessions(t->server, 0);
+	SSL_CTX_sess_set_remove_cb(t->server, NULL);
+	tls_save_bio = NULL;
+	len = BIO_get_mem_data(b, &data);
+	/* The relay makes the directory when it has state; it may not. */
+	if (mkdir(t->cfg->dispatch.state_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", t->cfg->dispatch.state_dir,
+		    strerror(errno));
+		BIO_free(b);
+		return -1;
+	}
+	rc = store_write(t->cfg->dispatch.state_dir, TLS_SESSIONS_FILE, data,
+	    (size_t)len, err, errlen);
+	BIO_free(b);		/* secure memory: cleansed as it goes */
+	if (rc == 0)
+		*n = tls_save_n;
+	return rc;
+}
+
+int
+tls_sessions_load(const struct tls *t, size_t *n, char *err, size_t errlen)
+{
+	const char *dir = t->cfg->dispatch.state_dir;
+	char path[4096], *data = NULL;
+	size_t len = 0, magic = strlen(TLS_SESSIONS_MAGIC);
+	SSL_SESSION *sess;
+	BIO *b;
+	int rc;
+
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, TLS_SESSIONS_FILE);
+	if (access(path, F_OK) != 0)
+		return 0;
+	if (t->server == NULL || !t->cfg->tls.keep_sessions ||
+	    t->cfg->tls.session_cache == 0) {
+		/* Left by an earlier run with the setting on: no use now. */
+		unlink(path);
+		return 0;
+	}
+	if (tls_check_secret_file("tls.keep_sessions", "session secrets", path,
+	    err, errlen) != 0) {
+		unlink(path);
+		return -1;
+	}
+	rc = store_read(dir, TLS_SESSIONS_FILE, t->cfg->tls.session_cache *
+	    TLS_SESSION_PEM_MAX + magic, &data, &len, err, errlen);
+	unlink(path);		/* read once: the secrets leave the disk */
+	if (rc <= 0)
+		return rc;
+	if (len < magic || memcmp(data, TLS_SESSIONS_MAGIC, magic) != 0) {
+		snprintf(err, errlen, "%s: not an acgw-tls-sessions 1 file",
+		    path);
+		rc = -1;
+	} else if ((b = BIO_new_mem_buf(data + magic, (int)(len - magic))) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -1;
+	} else {
+		while ((sess = PEM_read_bio_SSL_SESSION(b, NULL, NULL, NULL)) !=
+		    NULL) {
+			if (SSL_SESSION_get_time(sess) +
+			    SSL_SESSION_get_timeout(sess) > time(NULL) &&
+			    SSL_CTX_add_session(t->server, sess))
+				(*n)++;
+			SSL_SESSION_free(sess);
+		}
+		ERR_clear_error();	/* the end of the data */
+		BIO_free(b);
+		rc = 0;
+	}
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return rc;
 }
 
 void

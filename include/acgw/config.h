@@ -19,7 +19,8 @@
 
 #define CONFIG_ERR_MAX 512
 #define CONFIG_ERRS_MAX 16
-#define CONFIG_FILE_MAX (1024 * 1024)	/* a config larger than this is refused */
+/* A config larger than this is refused: room for 10,000 peers and more. */
+#define CONFIG_FILE_MAX (16 * 1024 * 1024)
 #define CONFIG_DEFAULT_SOCKET "/run/acgw/control.sock"
 
 /* TLS 1.2: the two suites OpenADR 2.0 mandates, after ECDHE AEAD suites. */
@@ -151,6 +152,7 @@ struct config {
 		char *ciphersuites;	/* TLS 1.3 suites */
 		uint64_t session_cache;	/* entries; 0: no resumption */
 		uint64_t session_timeout_ms;
+		int keep_sessions;	/* session cache kept over a restart */
 		uint64_t verify_cache;	/* certificates; 0: verify each time */
 		uint64_t verify_cache_ttl_ms;
 		uint64_t expiry_warning_ms;

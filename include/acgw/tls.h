@@ -116,6 +116,19 @@ int tls_reverify(const struct tls *t, X509 *cert, STACK_OF(X509) *chain,
     STACK_OF(X509) **verified, const char **reason);
 
 /*
+ * tls.keep_sessions: the R3 session cache written to
+ * dispatch.state_dir/tls-sessions when acgwd stops, and read back (then
+ * removed) when it starts, so that RAs resume their sessions after a
+ * restart instead of making full handshakes all at once. Save empties
+ * the cache. Without the setting, load removes a file left behind.
+ * 0 and the number of sessions, or -1 with err.
+ */
+int tls_sessions_save(const struct tls *t, size_t *n, char *err,
+    size_t errlen);
+int tls_sessions_load(const struct tls *t, size_t *n, char *err,
+    size_t errlen);
+
+/*
  * The verified-certificate cache of the R3 server (tls.verify_cache):
  * lookups that found a chain still good, lookups that did not, and the
  * certificates held.

@@ -850,6 +850,102 @@ START_TEST(served_chain)
 }
 END_TEST
 
+/* SIGTERM, exit 0, and start again in the same directory. */
+static void
+r3d_restart(struct r3d *d)
+{
+	int st;
+
+	kill(d->pid, SIGTERM);
+	st = tl_wait_exit(d->pid, 15000);
+	ck_assert_msg(st == 0, "acgwd exited with %d; log:\n%s", st,
+	    tl_read(d->log));
+	d->pid = 0;
+	r3d_start(d);
+}
+
+/*
+ * tls.keep_sessions: the session cache outlives a restart (written at
+ * the stop, read and removed at the start); a file others could read is
+ * refused and removed; without the setting a file left behind is removed.
+ */
+START_TEST(keep_sessions)
+{
+	struct r3opts o = { .tls = "tls:\n  keep_sessions: true\n" };
+	struct r3d d;
+	struct tl_run r;
+	char *sess, *file, *want;
+	size_t mark;
+	struct stat st;
+
+	r3d_setup(&d, &o);
+	ck_assert(asprintf(&file, "%s.state/tls-sessions", d.cfg) > 0);
+	sess = tl_path(d.dir, "ra1.session");
+	r3d_start(&d);
+	r = s_client(&d, "ra1", "-tls1_2", "-sess_out", sess);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "New, TLSv1.2"));
+	tl_run_free(&r);
+	r3d_restart(&d);
+	expect_log(&d, 0, "notice: tls: 1 session(s) kept for the next run "
+	    "(tls.keep_sessions)\n", 1000);
+	expect_log(&d, 0, "notice: tls: 1 session(s) of the last run taken "
+	    "back (tls.keep_sessions)\n", 1000);
+	ck_assert_msg(stat(file, &st) == -1 && errno == ENOENT,
+	    "%s still there after the start", file);
+	mark = log_mark(&d);
+	r = s_client(&d, "ra1", "-tls1_2", "-sess_in", sess);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.out, "Reused, TLSv1.2") != NULL, "%s", r.out);
+	tl_run_free(&r);
+	ck_assert(asprintf(&want, ": admitted ra1 (CN=ra1, pin %s, TLSv1.2, "
+	    "ECDHE-ECDSA-AES128-GCM-SHA256, resumed)\n", pin("ra1")) > 0);
+	expect_log(&d, mark, want, 5000);
+	free(want);
+
+	/* Kept again at the next stop, but readable by others: refused. */
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_wait_exit(d.pid, 15000), 0);
+	d.pid = 0;
+	ck_assert_int_eq(stat(file, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(chmod(file, 0644), 0);
+	r3d_start(&d);
+	ck_assert(asprintf(&want, "warning: tls: sessions of the last run not "
+	    "taken back: tls.keep_sessions %s: session secrets readable by "
+	    "group or others (mode 0644); fix: chmod 600 %s\n", file, file) >
+	    0);
+	expect_log(&d, 0, want, 1000);
+	free(want);
+	ck_assert(stat(file, &st) == -1 && errno == ENOENT);
+	r = s_client(&d, "ra1", "-tls1_2", "-sess_in", sess);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.out, "New, TLSv1.2") != NULL, "%s", r.out);
+	tl_run_free(&r);
+
+	/* Off: the next stop keeps nothing, a stale file is removed. */
+	o.tls = NULL;
+	write_config(&d, &o);
+	r = ctl(&d, "reload", NULL);
+	ck_assert_msg(r.status == 0, "reload: %s", r.err);
+	tl_run_free(&r);
+	/* The reload's READY=1, so that the next start waits for its own. */
+	free(tl_notify_expect(d.notify_fd, "READY=1", 5000));
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_wait_exit(d.pid, 15000), 0);
+	d.pid = 0;
+	ck_assert(stat(file, &st) == -1 && errno == ENOENT);
+	tl_write(file, "acgw-tls-sessions 1\n");
+	ck_assert_int_eq(chmod(file, 0600), 0);
+	r3d_start(&d);
+	ck_assert_msg(stat(file, &st) == -1 && errno == ENOENT,
+	    "%s left behind; log:\n%s", file, tl_read(d.log));
+	free(file);
+	free(sess);
+	r3d_stop(&d);
+}
+END_TEST
+
 /* The verified-certificate cache, from acgwctl status. */
 static void
 expect_vcache(struct r3d *d, long long entries, long long hits,
@@ -1229,6 +1325,7 @@ main(void)
 	tcase_add_test(tc, reload_revokes_live_session);
 	tcase_add_test(tc, verify_cache);
 	tcase_add_test(tc, served_chain);
+	tcase_add_test(tc, keep_sessions);
 	tcase_add_test(tc, peer_session_limit);
 	tcase_add_test(tc, total_session_limit);
 	tcase_add_test(tc, handshake_timeout);

@@ -537,7 +537,7 @@ START_TEST(files)
 	}
 	cfg = config_load(p, &errs);
 	ck_assert_ptr_null(cfg);
-	ck_assert(asprintf(&msg, "%s: larger than 1048576 bytes", p) > 0);
+	ck_assert(asprintf(&msg, "%s: larger than 16777216 bytes", p) > 0);
 	ck_assert_str_eq(errs.msg[0], msg);
 	free(msg);
 
