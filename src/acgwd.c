@@ -1306,16 +1306,6 @@ main(int argc, char **argv)
 	d.config_path = path;
 	log_set_level(d.cfg->log.level);
 	signal(SIGPIPE, SIG_IGN);
-	{
-		size_t n;
-
-		if (tls_sessions_load(d.tls, &n, err, sizeof(err)) != 0)
-			log_warnx("tls: sessions of the last run not taken "
-			    "back: %s", err);
-		else if (n > 0)
-			log_notice("tls: %zu session(s) of the last run taken "
-			    "back (tls.keep_sessions)", n);
-	}
 
 	if (!foreground)
 		acgwd_detach(&ready_fd);
@@ -1405,6 +1395,20 @@ main(int argc, char **argv)
 	if (acgwd_expiry_arm(&d) != 0)
 		fatalx("cannot arm the expiry timer");
 	acgwd_expiry_check(&d);
+	/*
+	 * Last, so that a start that fails on the way keeps them for the
+	 * next try (systemd's restart): nothing is accepted before this.
+	 */
+	{
+		size_t n;
+
+		if (tls_sessions_load(d.tls, &n, err, sizeof(err)) != 0)
+			log_warnx("tls: sessions of the last run not taken "
+			    "back: %s", err);
+		else if (n > 0)
+			log_notice("tls: %zu session(s) of the last run taken "
+			    "back (tls.keep_sessions)", n);
+	}
 
 	units_hex(d.cfg->sha256, sizeof(d.cfg->sha256), sha);
 	log_notice("acgwd %s started: pid %ld, config %s (sha256 %s), control "

@@ -1611,10 +1611,14 @@ config_check_unique(struct loadctx *ctx, const struct config *cfg)
 
 	for (size_t i = 0; i < n; i++)
 		npins += cfg->peers.v[i].pins.n;
-	if (n < 2 || (dup = calloc(n, 1)) == NULL ||
-	    (v = calloc(n + npins, sizeof(*v))) == NULL) {
-		if (n >= 2)
-			config_err(ctx, 0, 0, "peers", "out of memory");
+	if (n < 2)
+		return;
+	dup = calloc(n, 1);
+	v = calloc(n + npins, sizeof(*v));
+	if (dup == NULL || v == NULL) {
+		free(dup);
+		free(v);
+		config_err(ctx, 0, 0, "peers", "out of memory");
 		return;
 	}
 	for (size_t i = 0; i < n; i++)

@@ -54,18 +54,33 @@ enum conn_state {
 	CONN_CLOSING,
 };
 
+#define R3_REFUSAL_MAX	400
+
 struct r3_conn {
 	struct r3 *r3;			/* NULL once r3 is gone */
 	struct bufferevent *bev;
 	SSL *ssl;
 	enum conn_state state;
-	struct sockaddr_storage addr;
+	union {				/* a TCP peer: IPv4 or IPv6 */
+		struct sockaddr sa;
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+	} addr;
 	char addrtext[64];
 	char peer[65];			/* configured peer name, once known */
-	struct tls_identity id;
+	/*
+	 * What a live session needs of its certificate; the rest of
+	 * struct tls_identity lives on the stack while it is admitted
+	 * (10,000 idle sessions: each byte here is 10 kB).
+	 */
+	struct {
+		unsigned char spki_sha256[32];
+		char pin[65];
+		char cn[128];
+	} id;
 	int have_id;
 	const char *refusal;		/* why the handshake was refused */
-	char refusal_buf[400];
+	char *refusal_buf;		/* malloc'd when one is worded */
 	struct event *timer;		/* handshake timeout, then checks */
 	time_t since;
 	struct timespec last_active;	/* for telling idle timeouts apart */
@@ -173,7 +188,7 @@ r3_audit(struct audit *audit, const char *type, const struct r3_conn *c,
 	if (reason != NULL)
 		json_kv_str(&j, "reason", reason);
 	if (c->have_id) {
-		json_kv_str(&j, "cn", c->id.subject_cn);
+		json_kv_str(&j, "cn", c->id.cn);
 		json_kv_str(&j, "pin", c->id.pin);
 	}
 	if (c->admitted) {
@@ -221,7 +236,7 @@ r3_conn_addr(struct r3_conn *c)
 	socklen_t len = sizeof(c->addr);
 	int fd;
 
-	if (c->addr.ss_family != 0)
+	if (c->addr.sa.sa_family != 0)
 		return;
 	if ((fd = SSL_get_fd(c->ssl)) < 0 ||
 	    getpeername(fd, (struct sockaddr *)&c->addr, &len) != 0) {
@@ -276,6 +291,7 @@ r3_conn_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	r3_conn_unlink(c);
 	if (c->timer != NULL)
 		event_free(c->timer);
+	free(c->refusal_buf);
 	free(c);
 }
 
@@ -325,8 +341,13 @@ r3_refuse(struct r3_conn *c, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (c->refusal_buf == NULL &&
+	    (c->refusal_buf = malloc(R3_REFUSAL_MAX)) == NULL) {
+		c->refusal = "refused (out of memory to say why)";
+		return;
+	}
 	va_start(ap, fmt);
-	vsnprintf(c->refusal_buf, sizeof(c->refusal_buf), fmt, ap);
+	vsnprintf(c->refusal_buf, R3_REFUSAL_MAX, fmt, ap);
 	va_end(ap);
 	c->refusal = c->refusal_buf;
 }
@@ -340,6 +361,7 @@ r3_admit(struct r3_conn *c, X509 *cert, STACK_OF(X509) *chain)
 {
 	struct r3 *r3 = c->r3;
 	const struct config_peer *peer;
+	struct tls_identity id;
 	const char *reason;
 
 	if (r3 == NULL)
@@ -348,14 +370,16 @@ r3_admit(struct r3_conn *c, X509 *cert, STACK_OF(X509) *chain)
 		c->refusal = "the audit log cannot be written (fail closed)";
 		return 0;
 	}
-	if (tls_identity_from_cert(cert, &c->id) != 0) {
+	if (tls_identity_from_cert(cert, &id) != 0) {
 		c->refusal = "cannot read the certificate";
 		return 0;
 	}
+	memcpy(c->id.spki_sha256, id.spki_sha256, sizeof(c->id.spki_sha256));
+	snprintf(c->id.pin, sizeof(c->id.pin), "%s", id.pin);
+	snprintf(c->id.cn, sizeof(c->id.cn), "%s", id.subject_cn);
 	c->have_id = 1;
-	if ((peer = tls_match_peer(r3->tls, &c->id, chain, &reason)) == NULL) {
-		r3_refuse(c, "%s; CN=%s pin %s", reason, c->id.subject_cn,
-		    c->id.pin);
+	if ((peer = tls_match_peer(r3->tls, &id, chain, &reason)) == NULL) {
+		r3_refuse(c, "%s; CN=%s pin %s", reason, id.subject_cn, id.pin);
 		return 0;
 	}
 	if (!tls_source_allowed(peer, (struct sockaddr *)&c->addr)) {
@@ -490,6 +514,9 @@ r3_established(struct r3_conn *c)
 		X509_free(cert);
 		sk_X509_pop_free(chain, X509_free);
 		if (!ok) {
+			/* Not offered again: the next try is a full handshake. */
+			SSL_CTX_remove_session(SSL_get_SSL_CTX(c->ssl),
+			    SSL_get0_session(c->ssl));
 			r3_refuse_now(c, " (resumed session)");
 			return;
 		}
@@ -518,7 +545,7 @@ r3_established(struct r3_conn *c)
 		return;
 	}
 	log_info("r3: %s: admitted %s (CN=%s, pin %s, %s, %s%s)", c->addrtext,
-	    c->peer, c->id.subject_cn, c->id.pin, version,
+	    c->peer, c->id.cn, c->id.pin, version,
 	    SSL_get_cipher_name(c->ssl),
 	    SSL_session_reused(c->ssl) ? ", resumed" : "");
 }
@@ -1057,18 +1084,23 @@ r3_still_allowed(struct r3 *r3, struct r3_conn *c)
 	X509 *cert = SSL_get1_peer_certificate(c->ssl);
 	const struct config_peer *peer;
 	STACK_OF(X509) *chain = NULL;
+	struct tls_identity id;
 	const char *reason = NULL;
 
 	if (cert == NULL)
 		return "no certificate";
 	/* Today's CAs and CRLs, and the chain they build, decide. */
+	if (tls_identity_from_cert(cert, &id) != 0) {
+		X509_free(cert);
+		return "cannot read the certificate";
+	}
 	if (tls_reverify(r3->tls, cert, SSL_get_peer_cert_chain(c->ssl),
 	    &chain, &reason) != 0) {
 		X509_free(cert);
 		return reason;
 	}
 	X509_free(cert);
-	peer = tls_match_peer(r3->tls, &c->id, chain, &reason);
+	peer = tls_match_peer(r3->tls, &id, chain, &reason);
 	sk_X509_pop_free(chain, X509_free);
 	if (peer == NULL)
 		return reason;

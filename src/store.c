@@ -54,7 +54,9 @@ store_write(const char *dir, const char *name, const void *data,
 	    0600);
 	if (fd < 0)
 		return units_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	/* A temporary file a crash left keeps its mode: 0600 it is. */
+	if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 ||
+	    fsync(fd) != 0) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);

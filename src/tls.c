@@ -286,8 +286,40 @@ tls_error_reason(unsigned long err)
 
 /* A file of secrets (NOUN: "private key", ...): ours alone, as ssh wants. */
 static int
-tls_check_secret_file(const char *what, const char *noun, const char *path,
-    char *err, size_t errlen)
+tls_check_secret_stat(const char *what, const char *noun, const char *path,
+    const struct stat *st, char *err, size_t errlen)
+{
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s %s: not a regular file", what, path);
+		return -1;
+	}
+	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		snprintf(err, errlen, "%s %s: owned by uid %ld, not by acgwd's "
+		    "user (uid %ld) or root; fix: chown %ld %s", what, path,
+		    (long)st->st_uid, (long)geteuid(), (long)geteuid(), path);
+		return -1;
+	}
+	if ((st->st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s %s: %s readable by group or others "
+		    "(mode %04o); fix: chmod 600 %s", what, path, noun,
+		    (unsigned)(st->st_mode & 07777), path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes a file of secrets; one that stays is worth a warning. */
+static void
+tls_unlink_secret(const char *path)
+{
+	if (unlink(path) != 0 && errno != ENOENT)
+		log_warn("tls: cannot remove %s, which holds session secrets",
+		    path);
+}
+
+int
+tls_check_key_file(const char *what, const char *path, char *err,
+    size_t errlen)
 {
 	struct stat st;
 
@@ -295,30 +327,8 @@ tls_check_secret_file(const char *what, const char *noun, const char *path,
 		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s %s: not a regular file", what, path);
-		return -1;
-	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		snprintf(err, errlen, "%s %s: owned by uid %ld, not by acgwd's "
-		    "user (uid %ld) or root; fix: chown %ld %s", what, path,
-		    (long)st.st_uid, (long)geteuid(), (long)geteuid(), path);
-		return -1;
-	}
-	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s %s: %s readable by group or others "
-		    "(mode %04o); fix: chmod 600 %s", what, path, noun,
-		    (unsigned)(st.st_mode & 07777), path);
-		return -1;
-	}
-	return 0;
-}
-
-int
-tls_check_key_file(const char *what, const char *path, char *err,
-    size_t errlen)
-{
-	return tls_check_secret_file(what, "private key", path, err, errlen);
+	return tls_check_secret_stat(what, "private key", path, &st, err,
+	    errlen);
 }
 
 /* "r3.cert" etc. with the config position, for error messages. */
@@ -756,8 +766,8 @@ tls_vc_new(const struct config *cfg, const struct tls_watch *w, size_t nw)
 	vc->ttl_s = (time_t)(cfg->tls.verify_cache_ttl_ms / 1000);
 	/* A CRL past its nextUpdate fails verification: stop before it. */
 	vc->crl_until = (time_t)INT64_MAX;
-	for (size_t i = 0; i < nw; i++)
-		if (w[i].is_crl && w[i].until < vc->crl_until)
+	for (size_t i = 0; i < nw; i++)	/* (0: a CRL without nextUpdate) */
+		if (w[i].is_crl && w[i].until > 0 && w[i].until < vc->crl_until)
 			vc->crl_until = w[i].until;
 	return vc;
 }
@@ -840,15 +850,17 @@ tls_vc_store(const struct tls *t, STACK_OF(X509) *chain, time_t now)
 		return;
 	for (int i = 1; i < sk_X509_num(chain); i++) {
 		if (!sk_X509_push(above, sk_X509_value(chain, i))) {
-			sk_X509_free(above);
+			sk_X509_pop_free(above, X509_free);
 			return;
 		}
 		X509_up_ref(sk_X509_value(chain, i));
 	}
-	/* Full of live entries: start afresh rather than grow. */
-	if (vc->n >= vc->max)
-		tls_vc_flush(vc);
 	e = tls_vc_slot(vc, md);
+	/* Full of live entries: start afresh rather than grow. */
+	if (!e->used && vc->n >= vc->max) {
+		tls_vc_flush(vc);
+		e = tls_vc_slot(vc, md);
+	}
 	if (e->used)
 		sk_X509_pop_free(e->above, X509_free);
 	else
@@ -960,59 +972,132 @@ tls_sessions_save(const struct tls *t, size_t *n, char *err, size_t errlen)
 	return rc;
 }
 
+/* The file's first bytes, up to max, from an open descriptor. */
+static int
+tls_read_fd(int fd, size_t max, char **out, size_t *len)
+{
+	char *buf = malloc(max + 1);
+	size_t have = 0;
+	ssize_t r;
+
+	if (buf == NULL)
+		return -1;
+	while (have < max && (r = read(fd, buf + have, max - have)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			OPENSSL_clear_free(buf, have);
+			return -1;
+		}
+		have += (size_t)r;
+	}
+	buf[have] = '\0';
+	*out = buf;
+	*len = have;
+	return 0;
+}
+
+/*
+ * Each session of the file, as long as the cache takes them: with
+ * today's tls.session_timeout, and its certificate verified against
+ * today's CAs and CRLs (which also fills the verified-certificate
+ * cache). A session whose certificate fails is left out: that peer makes
+ * a full handshake, and is refused there if it must be.
+ */
+static void
+tls_sessions_take(const struct tls *t, BIO *b, size_t *n, size_t *failed)
+{
+	long timeout = (long)(t->cfg->tls.session_timeout_ms / 1000);
+	unsigned char *der;
+	const unsigned char *p;
+	long derlen;
+	SSL_SESSION *sess;
+	STACK_OF(X509) *chain;
+	const char *why;
+
+	while (PEM_bytes_read_bio_secmem(&der, &derlen, NULL,
+	    PEM_STRING_SSL_SESSION, b, NULL, NULL) == 1) {
+		p = der;
+		sess = d2i_SSL_SESSION(NULL, &p, derlen);
+		OPENSSL_secure_clear_free(der, (size_t)derlen);
+		if (sess == NULL) {
+			(*failed)++;
+			continue;
+		}
+		SSL_SESSION_set_timeout(sess, timeout);
+		chain = NULL;
+		if (SSL_SESSION_get_time(sess) + timeout > time(NULL) &&
+		    SSL_SESSION_get0_peer(sess) != NULL &&
+		    tls_reverify(t, SSL_SESSION_get0_peer(sess), NULL, &chain,
+		    &why) == 0 && SSL_CTX_add_session(t->server, sess))
+			(*n)++;
+		else
+			(*failed)++;
+		sk_X509_pop_free(chain, X509_free);
+		SSL_SESSION_free(sess);
+	}
+	ERR_clear_error();	/* the end of the data */
+}
+
 int
 tls_sessions_load(const struct tls *t, size_t *n, char *err, size_t errlen)
 {
 	const char *dir = t->cfg->dispatch.state_dir;
+	size_t len = 0, failed = 0, magic = strlen(TLS_SESSIONS_MAGIC);
+	size_t max = TLS_SESSION_PEM_MAX;
 	char path[4096], *data = NULL;
-	size_t len = 0, magic = strlen(TLS_SESSIONS_MAGIC);
-	SSL_SESSION *sess;
+	struct stat st;
 	BIO *b;
-	int rc;
+	int fd, rc = -1;
 
 	*n = 0;
 	snprintf(path, sizeof(path), "%s/%s", dir, TLS_SESSIONS_FILE);
-	if (access(path, F_OK) != 0)
+	if (lstat(path, &st) != 0)
 		return 0;
 	if (t->server == NULL || !t->cfg->tls.keep_sessions ||
 	    t->cfg->tls.session_cache == 0) {
 		/* Left by an earlier run with the setting on: no use now. */
-		unlink(path);
+		tls_unlink_secret(path);
 		return 0;
 	}
-	if (tls_check_secret_file("tls.keep_sessions", "session secrets", path,
-	    err, errlen) != 0) {
-		unlink(path);
-		return -1;
+	/* Checked on what is opened, not on the name. */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
 	}
-	rc = store_read(dir, TLS_SESSIONS_FILE, t->cfg->tls.session_cache *
-	    TLS_SESSION_PEM_MAX + magic, &data, &len, err, errlen);
-	unlink(path);		/* read once: the secrets leave the disk */
-	if (rc <= 0)
-		return rc;
-	if (len < magic || memcmp(data, TLS_SESSIONS_MAGIC, magic) != 0) {
+	if (tls_check_secret_stat("tls.keep_sessions", "session secrets", path,
+	    &st, err, errlen) != 0)
+		goto out;
+	/* What the cache can hold; a longer file is read that far. */
+	if (t->cfg->tls.session_cache < (256u << 20) / TLS_SESSION_PEM_MAX)
+		max *= t->cfg->tls.session_cache;
+	else
+		max = 256u << 20;
+	if (tls_read_fd(fd, max + magic, &data, &len) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (len < magic || memcmp(data, TLS_SESSIONS_MAGIC, magic) != 0)
 		snprintf(err, errlen, "%s: not an acgw-tls-sessions 1 file",
 		    path);
-		rc = -1;
-	} else if ((b = BIO_new_mem_buf(data + magic, (int)(len - magic))) ==
-	    NULL) {
+	else if ((b = BIO_new_mem_buf(data + magic, (int)(len - magic))) ==
+	    NULL)
 		snprintf(err, errlen, "out of memory");
-		rc = -1;
-	} else {
-		while ((sess = PEM_read_bio_SSL_SESSION(b, NULL, NULL, NULL)) !=
-		    NULL) {
-			if (SSL_SESSION_get_time(sess) +
-			    SSL_SESSION_get_timeout(sess) > time(NULL) &&
-			    SSL_CTX_add_session(t->server, sess))
-				(*n)++;
-			SSL_SESSION_free(sess);
-		}
-		ERR_clear_error();	/* the end of the data */
+	else {
+		tls_sessions_take(t, b, n, &failed);
 		BIO_free(b);
+		if (failed > 0)
+			log_notice("tls: %zu session(s) of the last run left "
+			    "out: expired, or their certificate no longer "
+			    "verifies", failed);
 		rc = 0;
 	}
-	OPENSSL_cleanse(data, len);
-	free(data);
+out:
+	if (fd != -1)
+		close(fd);
+	tls_unlink_secret(path);	/* read once: the secrets leave */
+	OPENSSL_clear_free(data, len);
 	return rc;
 }
 
@@ -1255,6 +1340,12 @@ tls_free(struct tls *t)
 {
 	if (t == NULL)
 		return;
+	/*
+	 * Handshakes begun before a reload keep this context alive after
+	 * t is gone: they verify in full, without this t's cache.
+	 */
+	if (t->server != NULL)
+		SSL_CTX_set_cert_verify_callback(t->server, NULL, NULL);
 	SSL_CTX_free(t->server);
 	SSL_CTX_free(t->client);
 	X509_STORE_free(t->peer_store);
@@ -1402,6 +1493,13 @@ tls_reverify(const struct tls *t, X509 *cert, STACK_OF(X509) *chain,
 	}
 	X509_STORE_CTX_set_ex_data(x, tls_reverify_idx, (void *)t);
 	X509_STORE_CTX_set_verify_cb(x, tls_reverify_cb);
+	/* As strict as a handshake: its depth and security level. */
+	if (t->server != NULL) {
+		X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(x),
+		    SSL_CTX_get0_param(t->server));
+		X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(x),
+		    SSL_CTX_get_security_level(t->server));
+	}
 	X509_STORE_CTX_set_purpose(x, X509_PURPOSE_SSL_CLIENT);
 	ok = X509_verify_cert(x) == 1;
 	if (!ok)

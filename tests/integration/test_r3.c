@@ -946,6 +946,59 @@ START_TEST(keep_sessions)
 }
 END_TEST
 
+/*
+ * Handshakes in flight across reloads: each finishes with the context
+ * it began with, verified in full (under ASan, any use of the freed
+ * configuration stops acgwd and fails the test).
+ */
+START_TEST(reload_during_handshakes)
+{
+	struct r3opts o = { .ra1_extra = "    max_sessions: 100\n",
+	    .r3_extra = "  requests_per_second: 1000\n"
+	    "  request_burst: 1000\n" };
+	struct r3d d;
+	struct tl_run r;
+	char *script, *argv[4];
+	pid_t pid;
+	int st;
+
+	r3d_setup(&d, &o);
+	r3d_start(&d);
+	/* 40 clients at once, each with one request: 404 means admitted. */
+	ck_assert(asprintf(&script,
+	    "n=0; while [ $n -lt 40 ]; do n=$((n + 1));"
+	    " %s -q -s --noproxy '*' --max-time 20 -o /dev/null"
+	    " -w '%%{http_code}\\n' --cacert %s/ca.pem --cert %s/ra1.pem"
+	    " --key %s/ra1.key https://127.0.0.1:%d/x >> %s/codes & done;"
+	    " wait", CURL, pki_dir, pki_dir, pki_dir, d.port, d.dir) > 0);
+	argv[0] = "/bin/sh";
+	argv[1] = "-c";
+	argv[2] = script;
+	argv[3] = NULL;
+	pid = tl_spawn(argv, "/dev/null", NULL);
+	for (int i = 0; i < 10; i++) {
+		r = ctl(&d, "reload", NULL);
+		ck_assert_msg(r.status == 0, "reload: %s", r.err);
+		tl_run_free(&r);
+		free(tl_notify_expect(d.notify_fd, "READY=1", 5000));
+	}
+	st = tl_wait_exit(pid, 30000);
+	ck_assert_int_eq(st, 0);
+	{
+		char *path = tl_path(d.dir, "codes"), *codes = tl_read(path);
+		size_t n = 0;
+
+		for (char *p = codes; (p = strstr(p, "404\n")) != NULL; p++)
+			n++;
+		ck_assert_msg(n == 40, "%zu of 40 admitted: %s", n, codes);
+		free(codes);
+		free(path);
+	}
+	free(script);
+	r3d_stop(&d);
+}
+END_TEST
+
 /* The verified-certificate cache, from acgwctl status. */
 static void
 expect_vcache(struct r3d *d, long long entries, long long hits,
@@ -1326,6 +1379,7 @@ main(void)
 	tcase_add_test(tc, verify_cache);
 	tcase_add_test(tc, served_chain);
 	tcase_add_test(tc, keep_sessions);
+	tcase_add_test(tc, reload_during_handshakes);
 	tcase_add_test(tc, peer_session_limit);
 	tcase_add_test(tc, total_session_limit);
 	tcase_add_test(tc, handshake_timeout);
