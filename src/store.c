@@ -85,13 +85,49 @@ store_write(const char *dir, const char *name, const void *data,
 }
 
 int
+store_read_fd(int fd, const char *path, size_t max, char **data,
+    size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	size_t got = 0;
+	char *buf;
+
+	*data = NULL;
+	*len = 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return units_errf(err, errlen, "%s: not a regular file", path);
+	if ((uint64_t)st.st_size > max)
+		return units_errf(err, errlen, "%s: %lld bytes, more than the "
+		    "%zu this file may have", path, (long long)st.st_size, max);
+	if (!(buf = malloc((size_t)st.st_size + 1)))
+		return units_errf(err, errlen, "out of memory");
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int saved = n < 0 ? errno : EIO;
+
+			explicit_bzero(buf, got);	/* it may hold secrets */
+			free(buf);
+			return units_errf(err, errlen, "%s: %s", path,
+			    strerror(saved));
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	return 1;
+}
+
+int
 store_read(const char *dir, const char *name, size_t max, char **data,
     size_t *len, char *err, size_t errlen)
 {
-	char path[4096], *buf;
-	struct stat st;
-	size_t got = 0;
-	int fd;
+	char path[4096];
+	int fd, rc;
 
 	*data = NULL;
 	*len = 0;
@@ -104,37 +140,7 @@ store_read(const char *dir, const char *name, size_t max, char **data,
 			return 0;
 		return units_errf(err, errlen, "%s: %s", path, strerror(errno));
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return units_errf(err, errlen, "%s: not a regular file", path);
-	}
-	if ((uint64_t)st.st_size > max) {
-		close(fd);
-		return units_errf(err, errlen, "%s: %lld bytes, more than the "
-		    "%zu this file may have", path, (long long)st.st_size, max);
-	}
-	if (!(buf = malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return units_errf(err, errlen, "out of memory");
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int saved = n < 0 ? errno : EIO;
-
-			free(buf);
-			close(fd);
-			return units_errf(err, errlen, "%s: %s", path,
-			    strerror(saved));
-		}
-		got += (size_t)n;
-	}
+	rc = store_read_fd(fd, path, max, data, len, err, errlen);
 	close(fd);
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
-	return 1;
+	return rc;
 }

@@ -972,31 +972,6 @@ tls_sessions_save(const struct tls *t, size_t *n, char *err, size_t errlen)
 	return rc;
 }
 
-/* The file's first bytes, up to max, from an open descriptor. */
-static int
-tls_read_fd(int fd, size_t max, char **out, size_t *len)
-{
-	char *buf = malloc(max + 1);
-	size_t have = 0;
-	ssize_t r;
-
-	if (buf == NULL)
-		return -1;
-	while (have < max && (r = read(fd, buf + have, max - have)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			OPENSSL_clear_free(buf, have);
-			return -1;
-		}
-		have += (size_t)r;
-	}
-	buf[have] = '\0';
-	*out = buf;
-	*len = have;
-	return 0;
-}
-
 /*
  * Each session of the file, as long as the cache takes them: with
  * today's tls.session_timeout, and its certificate verified against
@@ -1069,15 +1044,14 @@ tls_sessions_load(const struct tls *t, size_t *n, char *err, size_t errlen)
 	if (tls_check_secret_stat("tls.keep_sessions", "session secrets", path,
 	    &st, err, errlen) != 0)
 		goto out;
-	/* What the cache can hold; a longer file is read that far. */
+	/* What the cache can hold; a longer file is refused. */
 	if (t->cfg->tls.session_cache < (256u << 20) / TLS_SESSION_PEM_MAX)
 		max *= t->cfg->tls.session_cache;
 	else
 		max = 256u << 20;
-	if (tls_read_fd(fd, max + magic, &data, &len) != 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (store_read_fd(fd, path, max + magic, &data, &len, err,
+	    errlen) != 1)
 		goto out;
-	}
 	if (len < magic || memcmp(data, TLS_SESSIONS_MAGIC, magic) != 0)
 		snprintf(err, errlen, "%s: not an acgw-tls-sessions 1 file",
 		    path);

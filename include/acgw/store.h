@@ -25,4 +25,11 @@ int store_write(const char *dir, const char *name, const void *data,
 int store_read(const char *dir, const char *name, size_t max, char **data,
     size_t *len, char *err, size_t errlen);
 
+/*
+ * The same from a descriptor already open (and checked) as path: 1 and
+ * *data, *len, or -1 with err. The descriptor stays open.
+ */
+int store_read_fd(int fd, const char *path, size_t max, char **data,
+    size_t *len, char *err, size_t errlen);
+
 #endif

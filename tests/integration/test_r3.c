@@ -691,13 +691,29 @@ END_TEST
  * verify callback, so acgwd checks it after the handshake, and it is
  * admitted the same way.
  */
+/* ra1 offers the session in SESS; acgwd resumes it and admits it. */
+static void
+expect_resumed(struct r3d *d, const char *sess)
+{
+	size_t mark = log_mark(d);
+	struct tl_run r = s_client(d, "ra1", "-tls1_2", "-sess_in", sess);
+	char *want;
+
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.out, "Reused, TLSv1.2") != NULL, "%s", r.out);
+	tl_run_free(&r);
+	ck_assert(asprintf(&want, ": admitted ra1 (CN=ra1, pin %s, TLSv1.2, "
+	    "ECDHE-ECDSA-AES128-GCM-SHA256, resumed)\n", pin("ra1")) > 0);
+	expect_log(d, mark, want, 5000);
+	free(want);
+}
+
 START_TEST(resumed_session)
 {
 	struct r3opts o = { 0 };
 	struct r3d d;
 	struct tl_run r;
-	char *want, *sess;
-	size_t mark;
+	char *sess;
 
 	r3d_setup(&d, &o);
 	r3d_start(&d);
@@ -706,15 +722,7 @@ START_TEST(resumed_session)
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_ptr_nonnull(strstr(r.out, "New, TLSv1.2"));
 	tl_run_free(&r);
-	mark = log_mark(&d);
-	r = s_client(&d, "ra1", "-tls1_2", "-sess_in", sess);
-	ck_assert_msg(r.status == 0, "%s", r.err);
-	ck_assert_msg(strstr(r.out, "Reused, TLSv1.2") != NULL, "%s", r.out);
-	tl_run_free(&r);
-	ck_assert(asprintf(&want, ": admitted ra1 (CN=ra1, pin %s, TLSv1.2, "
-	    "ECDHE-ECDSA-AES128-GCM-SHA256, resumed)\n", pin("ra1")) > 0);
-	expect_log(&d, mark, want, 5000);
-	free(want);
+	expect_resumed(&d, sess);
 	free(sess);
 	r3d_stop(&d);
 }
@@ -850,6 +858,64 @@ START_TEST(served_chain)
 }
 END_TEST
 
+/*
+ * Sessions taken back are checked: a certificate revoked while acgwd was
+ * down is left out (and then refused in its full handshake), and a file
+ * that is not a sessions file is refused whole and removed.
+ */
+START_TEST(keep_sessions_checked)
+{
+	struct r3opts o = { .tls = "tls:\n  keep_sessions: true\n",
+	    .crl = "ca-empty.crl" };
+	struct r3d d;
+	struct tl_run r;
+	char *sess, *file, *want;
+	size_t mark;
+	struct stat st;
+
+	r3d_setup(&d, &o);
+	ck_assert(asprintf(&file, "%s.state/tls-sessions", d.cfg) > 0);
+	sess = tl_path(d.dir, "revoked.session");
+	r3d_start(&d);
+	/* ca-empty.crl revokes nothing: ra-revoked is admitted as ra1. */
+	r = s_client(&d, "ra-revoked", "-tls1_2", "-sess_out", sess);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "New, TLSv1.2"));
+	tl_run_free(&r);
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_wait_exit(d.pid, 15000), 0);
+	d.pid = 0;
+	o.crl = "ca.crl";
+	write_config(&d, &o);
+	mark = log_mark(&d);
+	r3d_start(&d);
+	expect_log(&d, mark, "notice: tls: 1 session(s) of the last run left "
+	    "out: expired, or their certificate no longer verifies\n", 1000);
+	expect_no_log(&d, mark, "session(s) of the last run taken back");
+	r = s_client(&d, "ra-revoked", "-tls1_2", "-sess_in", sess);
+	ck_assert_msg(strstr(r.out, "Reused,") == NULL, "%s", r.out);
+	tl_run_free(&r);
+	expect_refused(&d, mark, 0, "certificate revoked");
+
+	/* Not a sessions file: refused whole, removed, nothing taken. */
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_wait_exit(d.pid, 15000), 0);
+	d.pid = 0;
+	tl_write(file, "-----BEGIN SSL SESSION PARAMETERS-----\n");
+	ck_assert_int_eq(chmod(file, 0600), 0);
+	mark = log_mark(&d);
+	r3d_start(&d);
+	ck_assert(asprintf(&want, "warning: tls: sessions of the last run not "
+	    "taken back: %s: not an acgw-tls-sessions 1 file\n", file) > 0);
+	expect_log(&d, mark, want, 1000);
+	free(want);
+	ck_assert(stat(file, &st) == -1 && errno == ENOENT);
+	free(file);
+	free(sess);
+	r3d_stop(&d);
+}
+END_TEST
+
 /* SIGTERM, exit 0, and start again in the same directory. */
 static void
 r3d_restart(struct r3d *d)
@@ -875,7 +941,6 @@ START_TEST(keep_sessions)
 	struct r3d d;
 	struct tl_run r;
 	char *sess, *file, *want;
-	size_t mark;
 	struct stat st;
 
 	r3d_setup(&d, &o);
@@ -893,15 +958,7 @@ START_TEST(keep_sessions)
 	    "back (tls.keep_sessions)\n", 1000);
 	ck_assert_msg(stat(file, &st) == -1 && errno == ENOENT,
 	    "%s still there after the start", file);
-	mark = log_mark(&d);
-	r = s_client(&d, "ra1", "-tls1_2", "-sess_in", sess);
-	ck_assert_msg(r.status == 0, "%s", r.err);
-	ck_assert_msg(strstr(r.out, "Reused, TLSv1.2") != NULL, "%s", r.out);
-	tl_run_free(&r);
-	ck_assert(asprintf(&want, ": admitted ra1 (CN=ra1, pin %s, TLSv1.2, "
-	    "ECDHE-ECDSA-AES128-GCM-SHA256, resumed)\n", pin("ra1")) > 0);
-	expect_log(&d, mark, want, 5000);
-	free(want);
+	expect_resumed(&d, sess);
 
 	/* Kept again at the next stop, but readable by others: refused. */
 	kill(d.pid, SIGTERM);
@@ -1379,6 +1436,7 @@ main(void)
 	tcase_add_test(tc, verify_cache);
 	tcase_add_test(tc, served_chain);
 	tcase_add_test(tc, keep_sessions);
+	tcase_add_test(tc, keep_sessions_checked);
 	tcase_add_test(tc, reload_during_handshakes);
 	tcase_add_test(tc, peer_session_limit);
 	tcase_add_test(tc, total_session_limit);
