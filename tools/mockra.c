@@ -388,6 +388,15 @@ send_request_event(struct rra *r)
 	send_later(r, "EiEvent", &m);
 }
 
+static int
+poll_queued(const struct rra *r)
+{
+	for (size_t i = 0; i < r->nout; i++)
+		if (r->out[i].m.type == OADR_POLL)
+			return 1;
+	return 0;
+}
+
 static void
 send_poll(struct rra *r)
 {
@@ -925,7 +934,13 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	switch (r->state) {
 	case V_POLL:
-		if (!r->busy && r->nout == 0)
+		/*
+		 * A real VEN keeps polling while it has telemetry to send:
+		 * the poll waits behind what is queued, never more than
+		 * one of them, so that reports slower than the poll period
+		 * (a VTN with slow disks) cannot starve it.
+		 */
+		if (!poll_queued(r))
 			send_poll(r);
 		arm(r, poll_ms(r));
 		break;

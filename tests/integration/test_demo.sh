@@ -54,6 +54,15 @@ check "ok: "
 # The live session outlived the reload: peers still lists it after.
 echo "$out" | sed -n '/--json peers/,$p' | grep -q '"peer":"ra1"' ||
 	{ echo "FAIL: the ra1 session did not survive the reload"; fail=1; }
-[ $fail -eq 0 ] || echo "$out"
+if [ $fail -ne 0 ]; then
+	echo "$out"
+	# The scratch directory goes with the test: what the relay part's
+	# processes logged, for a failure seen only on another machine.
+	for f in relay.log mockdispatch.log mockra.log; do
+		[ -f "$demo/$f" ] || continue
+		echo "==== the last 60 lines of $f"
+		tail -n 60 "$demo/$f"
+	done
+fi
 [ $fail -eq 0 ] && echo "1 passed, 0 failed" || echo "0 passed, 1 failed"
 exit $fail
