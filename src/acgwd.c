@@ -32,6 +32,7 @@
 #include "acgw/notify.h"
 #include "acgw/oadr.h"
 #include "acgw/policy.h"
+#include "acgw/push.h"
 #include "acgw/r1.h"
 #include "acgw/r3.h"
 #include "acgw/relay.h"
@@ -51,6 +52,7 @@ struct acgwd {
 	struct r1 *r1;
 	struct r3 *r3;
 	struct relay *relay;		/* the VEN, the VTN and the engine */
+	struct push *push;		/* ... and its pushes to push RAs */
 	struct policy *policy;		/* who may stay interconnected */
 	struct enforce *enforce;	/* ... and its decisions carried out */
 	struct event *ev_relay;		/* its clock: deadlines and reports */
@@ -518,6 +520,7 @@ acgwd_reload(struct acgwd *d, char *err, size_t errlen)
 	r3_commit(d->r3, ncfg, ntls);
 	r1_commit(d->r1, ncfg, ntls);
 	relay_switch(d->relay, ncfg, nschema, units_now_us());
+	push_commit(d->push, ncfg, ntls);
 	enforce_set_policy(d->enforce, npolicy);
 	policy_free(d->policy);
 	d->policy = npolicy;
@@ -763,6 +766,8 @@ acgwd_cmd_ras(void *arg, const struct control_caller *who, int argc,
 	}
 	json_key(j, "ras");
 	relay_ras_json(d->relay, units_now_us(), j, acgwd_admission, d);
+	json_key(j, "push");
+	push_json(d->push, j);
 	return 0;
 }
 
@@ -1172,6 +1177,8 @@ acgwd_free(struct acgwd *d)
 	r3_free(d->r3);
 	r1_free(d->r1);
 	enforce_free(d->enforce);
+	/* What is in flight is taken back before the last write. */
+	push_free(d->push);
 	if (d->relay != NULL)
 		relay_flush(d->relay);
 	relay_free(d->relay);
@@ -1368,6 +1375,9 @@ main(int argc, char **argv)
 		    NULL)
 			fatalx("r1: out of memory");
 	}
+	if ((d.push = push_new(d.base, d.relay, d.cfg, d.tls, err,
+	    sizeof(err))) == NULL)
+		fatalx("push: %s", err);
 	if ((d.enforce = enforce_new(d.base, d.policy, d.r1, d.r3, d.relay,
 	    d.audit, err, sizeof(err))) == NULL ||
 	    r3_route(d.r3, "/acgw/attestation", acgwd_upload, &d) != 0)

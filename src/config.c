@@ -125,6 +125,10 @@ static const struct config_key config_table[] = {
 	    1000000, "20"),
 	KEY("r3.request_burst", CONFIG_UINT, r3.request_burst, 1, 1000000,
 	    "40"),
+	KEY("r3.push_timeout", CONFIG_DURATION, r3.push_timeout_ms, SEC(1),
+	    MIN(10), "10s"),
+	KEY("r3.push_backoff_max", CONFIG_DURATION, r3.push_backoff_max_ms,
+	    SEC(1), HOUR(1), "1m"),
 
 	SECTION("r1"),
 	KEY("r1.url", CONFIG_URL, r1.url, 0, 0, NULL),
@@ -163,6 +167,7 @@ static const struct config_key config_table[] = {
 	    1000000000000ULL, "0W", 0),
 	PEERKEY("rank", CONFIG_UINT, rank, 0, 1000000, "0", 0),
 	PEERKEY("share", CONFIG_UINT, share, 0, 100, "0", 0),
+	PEERKEY("push_url", CONFIG_URL, push_url, 0, 0, NULL, 0),
 
 	SECTION("oadr"),
 	KEY("oadr.schema", CONFIG_PATH, oadr.schema, 0, 0, NULL),
@@ -1490,6 +1495,18 @@ config_check(struct loadctx *ctx, struct config *cfg)
 		config_err(ctx, line, col, "r3.request_burst",
 		    "must be at least r3.requests_per_second");
 	}
+	for (size_t i = 0; i < cfg->peers.n; i++)
+		if (cfg->peers.v[i].push_url.text != NULL &&
+		    cfg->r3.listen.text == NULL) {
+			char key[64];
+
+			snprintf(key, sizeof(key), "peers[%zu].push_url", i);
+			config_err(ctx, cfg->peers.v[i].line,
+			    cfg->peers.v[i].col, key, "pushing to an RA needs "
+			    "r3.listen (the RA registers over R3, and acgwd "
+			    "pushes with r3.cert)");
+			break;
+		}
 	if (cfg->r3.listen.text != NULL) {
 		config_require(ctx, "r3.listen", "r3.cert", cfg->r3.cert != NULL);
 		config_require(ctx, "r3.listen", "r3.key", cfg->r3.key != NULL);
@@ -1652,6 +1669,7 @@ config_free_peer(struct config_peer *p)
 	free(p->pins.v);
 	free(p->sources.v);
 	free(p->ven_id);
+	config_url_free(&p->push_url);
 }
 
 void

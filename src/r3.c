@@ -315,7 +315,20 @@ r3_peer_sessions(const struct r3 *r3, const char *peer)
 static void
 r3_conn_close(struct r3_conn *c, const char *why)
 {
+	bufferevent_event_cb alive = NULL;
+
 	if (c->state == CONN_CLOSING)
+		return;
+	/*
+	 * evhttp may have freed the connection in this same turn of the
+	 * loop (the peer closed, a timeout): bufferevent_free clears the
+	 * callbacks at once, but the memory, the SSL and this record go
+	 * only when its finalizer runs, later in the turn. A callback
+	 * scheduled on it now would run after that free, so nothing is
+	 * done to it; the record goes with the SSL, and says why it ended.
+	 */
+	bufferevent_getcb(c->bev, NULL, NULL, &alive, NULL);
+	if (alive == NULL)
 		return;
 	if (c->state == CONN_ADMITTED)
 		log_notice("r3: %s: closing session of %s: %s", c->addrtext,

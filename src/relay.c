@@ -279,6 +279,7 @@ relay_save_ra(const struct relay_ra *ra, struct json_buf *j)
 	json_kv_int(j, "registered_at", ra->registered_at);
 	json_kv_bool(j, "severed", ra->severed);
 	json_kv_bool(j, "reregister", ra->rereg);
+	json_kv_bool(j, "push", ra->push);
 	if (ra->usage_specifier) {
 		json_kv_str(j, "usage_specifier", ra->usage_specifier);
 		json_kv_str(j, "usage_rid", ra->usage_rid ? ra->usage_rid : "");
@@ -382,7 +383,16 @@ relay_commit(struct relay *r)
 	r->dirty = 0;
 	r->saved_changes = r->d.changes;
 	r->writes++;
+	if (r->commit_cb != NULL)
+		r->commit_cb(r->commit_arg);
 	return 0;
+}
+
+void
+relay_set_commit_cb(struct relay *r, void (*cb)(void *), void *arg)
+{
+	r->commit_cb = cb;
+	r->commit_arg = arg;
 }
 
 int
@@ -523,6 +533,7 @@ relay_load_ra(struct relay_ra *ra, const struct json_value *o)
 	    jint(o, "registered_at", &ra->registered_at) != 0 ||
 	    jbool(o, "severed", &ra->severed) != 0 ||
 	    jbool(o, "reregister", &ra->rereg) != 0 ||
+	    jbool(o, "push", &ra->push) != 0 ||
 	    jstr(o, "usage_specifier", &ra->usage_specifier) != 0 ||
 	    jstr(o, "usage_rid", &ra->usage_rid) != 0 ||
 	    jint(o, "report_granularity_us", &ra->rreq_granularity) != 0)
@@ -1085,6 +1096,11 @@ relay_ras_json(const struct relay *r, int64_t now, struct json_buf *j,
 			json_kv_str(j, "registration_id", ra->registration_id);
 		relay_time(j, "registered_at", ra->registered_at);
 		relay_time(j, "last_poll", ra->last_poll);
+		json_kv_str(j, "model", ra->push ? "push" : "pull");
+		if (ra->push) {
+			json_kv_uint(j, "pushed", ra->pushed);
+			json_kv_uint(j, "push_failures", ra->push_failures);
+		}
 		units_format_power(r->d.ras[i].contracted_w, buf, sizeof(buf));
 		json_kv_str(j, "contracted", buf);
 		json_kv_str(j, "availability", relay_ra_opted_out(ra, now) ?

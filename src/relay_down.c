@@ -311,6 +311,58 @@ relay_ra_audit(struct relay *r, struct relay_ra *ra, const char *type,
 	json_free(&j);
 }
 
+/* ras[i] was made from cfg->peers.v[i]. */
+static const struct config_peer *
+relay_peer_cfg(const struct relay *r, const struct relay_ra *ra)
+{
+	size_t i = (size_t)(ra - r->ras);
+
+	return i < r->cfg->peers.n ? &r->cfg->peers.v[i] : NULL;
+}
+
+/* The same URL, give or take one trailing slash. */
+static int
+relay_same_url(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > 0 && a[la - 1] == '/')
+		la--;
+	if (lb > 0 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && strncmp(a, b, la) == 0;
+}
+
+/*
+ * An RA may ask for the push model only where the operator said where
+ * it listens (peers[].push_url), and must name that same address: acgwd
+ * never connects to an address a peer alone chose.
+ */
+static int
+relay_push_refused(struct relay *r, struct relay_ra *ra,
+    const struct oadr_create_party_registration *c, struct oadr_msg *out)
+{
+	const struct config_peer *p = relay_peer_cfg(r, ra);
+	const char *want = p ? p->push_url.text : NULL;
+	char desc[300];
+
+	if (want == NULL)
+		snprintf(desc, sizeof(desc), "push model not enabled for %s "
+		    "(peers[].push_url): register with oadrHttpPullModel true "
+		    "and poll", ra->name);
+	else if (c->transport_address == NULL ||
+	    !relay_same_url(c->transport_address, want))
+		snprintf(desc, sizeof(desc), "oadrTransportAddress \"%.100s\" "
+		    "is not the push endpoint configured for %s (%.100s)",
+		    c->transport_address ? c->transport_address : "",
+		    ra->name, want);
+	else
+		return 0;
+	log_warnx("relay: %s: registration refused: %s", ra->name, desc);
+	relay_registration_answer(r, ra, 400, desc, c->request_id, 0, out);
+	return 1;
+}
+
 static void
 relay_register(struct relay *r, struct relay_ra *ra,
     const struct oadr_create_party_registration *c, int64_t now,
@@ -327,12 +379,9 @@ relay_register(struct relay *r, struct relay_ra *ra,
 		    "supported: acgw speaks simpleHttp", c->request_id, 0, out);
 		return;
 	}
-	if (c->has_http_pull_model && !c->http_pull_model) {
-		relay_registration_answer(r, ra, 400, "push model not "
-		    "supported: register with oadrHttpPullModel true and poll",
-		    c->request_id, 0, out);
+	if (c->has_http_pull_model && !c->http_pull_model &&
+	    relay_push_refused(r, ra, c, out))
 		return;
-	}
 	/* A registration it still holds is kept; anything else is new. */
 	if (!ra->registered || c->registration_id == NULL ||
 	    strcmp(c->registration_id, ra->registration_id) != 0) {
@@ -345,6 +394,7 @@ relay_register(struct relay *r, struct relay_ra *ra,
 	ra->registered = 1;
 	ra->registered_at = now;
 	ra->rereg = 0;
+	ra->push = c->has_http_pull_model && !c->http_pull_model;
 	/* Its report requests went with its old registration. */
 	if (ra->rreq_state != RREQ_NONE)
 		ra->rreq_state = RREQ_NONE;
@@ -910,4 +960,124 @@ done:
 	oadr_msg_free(&out);
 	oadr_msg_free(&in);
 	return status;
+}
+
+/* ---- push model ---------------------------------------------------------- */
+
+int
+relay_ra_push_next(struct relay *r, const char *peer, int64_t now,
+    const char **service, char **doc, size_t *len, struct relay_undo **undo,
+    char *err, size_t errlen)
+{
+	struct oadr_msg out;
+	struct relay_ra *ra;
+	size_t idx;
+	const struct config_peer *p;
+	char why[OADR_ERR_MAX];
+	int64_t last;
+
+	*doc = NULL;
+	*undo = NULL;
+	if ((ra = relay_ra_find(r, peer, &idx)) == NULL || !ra->push ||
+	    !ra->registered || ra->severed || (p = relay_peer_cfg(r, ra)) ==
+	    NULL || p->push_url.text == NULL)
+		return 0;
+	memset(&out, 0, sizeof(out));
+	last = ra->last_poll;
+	if (relay_poll_answer(r, idx, now, &out, undo) != 0) {
+		relay_undo_apply(r, *undo);
+		relay_undo_free(*undo);
+		*undo = NULL;
+		oadr_msg_free(&out);
+		units_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (out.type == OADR_RESPONSE) {
+		/* Nothing owed: not a hand-over. */
+		ra->last_poll = last;
+		oadr_msg_free(&out);
+		return 0;
+	}
+	*service = oadr_msg_service(out.type);
+	if ((*doc = relay_build(r, &out, len, why, sizeof(why))) == NULL) {
+		relay_undo_apply(r, *undo);
+		relay_undo_free(*undo);
+		*undo = NULL;
+		units_errf(err, errlen, "cannot build %s: %s",
+		    oadr_msg_name(out.type), why);
+		oadr_msg_free(&out);
+		return -1;
+	}
+	oadr_msg_free(&out);
+	return 1;
+}
+
+/*
+ * What the RA's endpoint answered. HTTP 200 delivers; its body is an
+ * oadrResponse or, from VENs that answer at once, the answer itself
+ * (oadrCreatedEvent, oadrCreatedReport, ...), taken as if the RA had
+ * posted it. Anything else takes back what was handed over.
+ */
+int
+relay_ra_pushed(struct relay *r, const char *peer, int64_t now, int status,
+    const char *body, size_t len, struct relay_undo *undo)
+{
+	struct relay_ra *ra = relay_ra_find(r, peer, NULL);
+	struct oadr_msg in;
+	char why[OADR_ERR_MAX], *reply = NULL;
+	struct relay_undo *u2 = NULL;
+	size_t rlen;
+	int code;
+
+	if (ra == NULL)
+		return -1;
+	if (status != 200) {
+		relay_undo_apply(r, undo);
+		ra->push_failures++;
+		return -1;
+	}
+	ra->pushed++;
+	if (len == 0)
+		return 0;
+	memset(&in, 0, sizeof(in));
+	if (relay_parse(r, body, len, &in, why, sizeof(why)) != 0) {
+		ra->invalid++;
+		log_warnx("relay: %s: the answer to a push is refused: %s",
+		    peer, why);
+		return 0;
+	}
+	code = in.type;
+	oadr_msg_free(&in);
+	switch (code) {
+	case OADR_RESPONSE:
+		return 0;
+	case OADR_POLL:
+	case OADR_QUERY_REGISTRATION:
+	case OADR_CREATE_PARTY_REGISTRATION:
+		ra->invalid++;
+		log_warnx("relay: %s answered a push with %s; ignored", peer,
+		    oadr_msg_name(code));
+		return 0;
+	default:
+		break;
+	}
+	if (oadr_msg_service(code) == NULL)
+		return 0;
+	/* Through the same door as a posted message: venID, audit, ... */
+	code = relay_ra_request(r, peer, oadr_msg_service(code), body, len, now,
+	    &reply, &rlen, &u2, why, sizeof(why));
+	if (code != 200)
+		log_warnx("relay: %s: the answer to a push is refused: %s",
+		    peer, why);
+	free(reply);
+	relay_undo_free(u2);
+	return 0;
+}
+
+int
+relay_ra_pushable(const struct relay *r, const char *peer)
+{
+	struct relay_ra *ra = relay_ra_find((struct relay *)r, peer, NULL);
+
+	return ra != NULL && ra->push && ra->registered && !ra->severed;
 }

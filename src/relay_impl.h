@@ -46,6 +46,8 @@ struct relay_ra {
 	int64_t registered_at, last_poll, last_request;
 	uint64_t requests, invalid, mismatches, delivered;
 	int rereg;			/* oadrRequestReregistration owed */
+	int push;			/* registered for the push model */
+	uint64_t pushed, push_failures;
 	/* The TELEMETRY_USAGE report it offers. */
 	char *poll_ok;			/* its "nothing for you" answer, built once */
 	size_t poll_ok_len;
@@ -144,6 +146,8 @@ struct relay {
 	int dirty;			/* relay state changed since */
 	char state_error[RELAY_ERR_MAX];
 	uint64_t writes, write_failures;
+	void (*commit_cb)(void *);	/* told of every write */
+	void *commit_arg;
 };
 
 /* relay.c */

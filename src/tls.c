@@ -66,6 +66,7 @@ struct tls_vcache {
 struct tls {
 	const struct config *cfg;
 	SSL_CTX *server, *client;
+	SSL_CTX *push;			/* to RAs' push endpoints, or NULL */
 	X509_STORE *peer_store;		/* every peer CA and CRL */
 	struct tls_ca *cas;
 	size_t ncas;
@@ -1176,6 +1177,38 @@ tls_build_client(struct tls *t, char *err, size_t errlen)
 }
 
 /*
+ * Pushing to an RA, acgwd is the client and shows its R3 certificate
+ * (which must then allow clientAuth). The RA's endpoint is verified as
+ * its client certificates are: against the peers' CAs and CRLs, and its
+ * key must be one of that peer's pins (the push module checks which).
+ */
+static int
+tls_build_push(struct tls *t, char *err, size_t errlen)
+{
+	STACK_OF(X509) *chain = NULL;
+
+	if ((t->push = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    tls_ctx_common(t->push, t->cfg, err, errlen) != 0)
+		goto oom;
+	if (!SSL_CTX_use_certificate(t->push, SSL_CTX_get0_certificate(
+	    t->server)) || !SSL_CTX_use_PrivateKey(t->push,
+	    SSL_CTX_get0_privatekey(t->server)) ||
+	    !SSL_CTX_get0_chain_certs(t->server, &chain) ||
+	    (chain != NULL && !SSL_CTX_set1_chain(t->push, chain)))
+		goto oom;
+	X509_STORE_up_ref(t->peer_store);
+	SSL_CTX_set_cert_store(t->push, t->peer_store);
+	SSL_CTX_set_verify(t->push, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify_depth(t->push, 8);
+	SSL_CTX_set_session_cache_mode(t->push, SSL_SESS_CACHE_OFF);
+	return 0;
+oom:
+	if (err[0] == '\0')
+		snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/*
  * A context from files alone, for the rehearsal tools (acgw-mockdispatch,
  * acgw-mockra): same defaults and key hygiene as acgwd's, no config.
  */
@@ -1296,6 +1329,11 @@ tls_new(const struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	if (cfg->r1.url.text != NULL && tls_build_client(t, err, errlen) != 0)
 		goto fail;
+	for (size_t i = 0; t->server != NULL && t->push == NULL &&
+	    i < cfg->peers.n; i++)
+		if (cfg->peers.v[i].push_url.text != NULL &&
+		    tls_build_push(t, err, errlen) != 0)
+			goto fail;
 	/* After the watches: the cache stops at the first CRL's nextUpdate. */
 	if ((t->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL)) == NULL ||
 	    (cfg->tls.verify_cache > 0 && (t->vc = tls_vc_new(cfg, t->watches,
@@ -1322,6 +1360,7 @@ tls_free(struct tls *t)
 		SSL_CTX_set_cert_verify_callback(t->server, NULL, NULL);
 	SSL_CTX_free(t->server);
 	SSL_CTX_free(t->client);
+	SSL_CTX_free(t->push);
 	X509_STORE_free(t->peer_store);
 	for (size_t i = 0; i < t->ncas; i++) {
 		free(t->cas[i].path);
@@ -1338,6 +1377,7 @@ tls_free(struct tls *t)
 
 SSL_CTX *tls_server_ctx(const struct tls *t) { return t->server; }
 SSL_CTX *tls_client_ctx(const struct tls *t) { return t->client; }
+SSL_CTX *tls_push_ctx(const struct tls *t) { return t->push; }
 
 const struct tls_watch *
 tls_watches(const struct tls *t, size_t *n)

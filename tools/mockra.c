@@ -108,6 +108,11 @@ struct rra {
 	struct report_req **reqs;
 	size_t nreqs;
 	uint64_t polls, updates, values_sent, failures, registrations;
+	/* Push model: the VTN POSTs to our own endpoint instead. */
+	SSL_CTX *srv_ctx;
+	struct http_server *srv;
+	char push_url[112];
+	uint64_t pushed;
 	uint64_t backoff_ms;
 	unsigned seed;
 	char last_error[600];
@@ -328,7 +333,9 @@ send_create_party(struct rra *r)
 	snprintf(name, sizeof(name), "%s%zu", r->f->name_prefix, r->index);
 	c->ven_name = dupstr(name);
 	c->has_http_pull_model = 1;
-	c->http_pull_model = 1;
+	c->http_pull_model = r->srv == NULL;
+	if (r->srv != NULL)
+		c->transport_address = dupstr(r->push_url);
 	send_later(r, "EiRegisterParty", &m);
 }
 
@@ -926,6 +933,54 @@ on_reply(void *arg, int status, const char *body, size_t len, const char *err)
 	pump(r);
 }
 
+/*
+ * What the VTN pushes to us: taken as the answer to a poll would be, and
+ * acknowledged at once with an oadrResponse; our answers (oadrCreatedEvent
+ * ...) go on their own requests, as in the pull model.
+ */
+static void
+on_push(void *arg, struct http_exchange *x)
+{
+	struct rra *r = arg;
+	struct oadr_msg in, out;
+	const char *body;
+	char why[OADR_ERR_MAX], *desc, *doc;
+	size_t len, dlen;
+
+	if (!http_is_post(x) || http_service(x) == NULL) {
+		http_reply_error(x, 404, "not an OpenADR 2.0b endpoint");
+		return;
+	}
+	body = http_body(x, &len);
+	if (oadr_parse(body, len, &r->f->lim, r->f->schema, &in, why,
+	    sizeof(why)) != 0) {
+		rlog(r, "!! pushed to %s, refused: %s", http_service(x), why);
+		http_reply_error(x, 400, why);
+		return;
+	}
+	r->pushed++;
+	desc = oadr_msg_describe(&in);
+	rlog(r, "<= pushed %s %s", http_service(x), desc ? desc : "?");
+	free(desc);
+	answer(r, &in);
+	oadr_msg_free(&in);
+	memset(&out, 0, sizeof(out));
+	out.type = OADR_RESPONSE;
+	out.u.response.response.code = 200;
+	out.u.response.response.description = dupstr("OK");
+	out.u.response.response.request_id = dupstr("");
+	out.u.response.ven_id = dupstr(r->ven_id);
+	doc = oadr_build(&out, r->f->schema, &dlen, why, sizeof(why));
+	oadr_msg_free(&out);
+	if (doc == NULL) {
+		http_reply_error(x, 500, why);
+		return;
+	}
+	http_reply(x, doc, dlen);
+	free(doc);
+	pump(r);
+}
+
 static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -940,7 +995,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		 * one of them, so that reports slower than the poll period
 		 * (a VTN with slow disks) cannot starve it.
 		 */
-		if (!poll_queued(r))
+		if (r->srv == NULL && !poll_queued(r))
 			send_poll(r);
 		arm(r, poll_ms(r));
 		break;
@@ -1111,6 +1166,7 @@ write_results(struct fleet *f)
 		json_kv_bool(&j, "registered", r->ven_id[0] != '\0');
 		json_kv_str(&j, "behaviour", response_names[r->b.response]);
 		json_kv_int(&j, "polls", (int64_t)r->polls);
+		json_kv_int(&j, "pushed", (int64_t)r->pushed);
 		json_kv_int(&j, "report_updates", (int64_t)r->updates);
 		json_kv_int(&j, "report_values", (int64_t)r->values_sent);
 		json_kv_int(&j, "failures", (int64_t)r->failures);
@@ -1285,10 +1341,59 @@ usage(FILE *f)
 	    "DIR/oadr_20b.xsd\n"
 	    "      --log FILE            message log (default: standard "
 	    "error)\n"
+	    "      --push HOST:PORT      push model: RA i listens on PORT+i-1 "
+	    "and does not poll\n"
 	    "  -v                        log every payload in full\n"
 	    "  -V, --version             print the version and exit\n"
 	    "  -h, --help                print this help and exit\n"
 	    "Exit status: 0 after a run, 2 on a usage or setup error.\n");
+}
+
+static int
+parse_push(const char *s, char *host, size_t hlen, unsigned long *port)
+{
+	const char *c = strrchr(s, ':');
+	char *end;
+
+	if (c == NULL || c == s || (size_t)(c - s) >= hlen)
+		return -1;
+	errno = 0;
+	*port = strtoul(c + 1, &end, 10);
+	if (*end || errno || *port < 1 || *port > 65535)
+		return -1;
+	memcpy(host, s, (size_t)(c - s));
+	host[c - s] = '\0';
+	return 0;
+}
+
+/* RA i listens on the --push port + i - 1, with its own certificate. */
+static int
+push_listen(struct rra *r, const struct tls_simple *client,
+    const char *host, unsigned long port, char *err, size_t errlen)
+{
+	struct tls_simple ts = *client;
+	struct http_server_opts so;
+	char listen[96];
+
+	if (port > 65535) {
+		snprintf(err, errlen, "RA %zu would listen on port %lu",
+		    r->index, port);
+		return -1;
+	}
+	ts.server = 1;
+	if (!(r->srv_ctx = tls_ctx_simple(&ts, err, errlen)))
+		return -1;
+	snprintf(listen, sizeof(listen), "%s:%lu", host, port);
+	memset(&so, 0, sizeof(so));
+	so.ctx = r->srv_ctx;
+	so.listen = listen;
+	so.max_body = r->f->lim.max_payload;
+	so.handler = on_push;
+	so.arg = r;
+	if (!(r->srv = http_server_new(r->f->base, &so, err, errlen)))
+		return -1;
+	snprintf(r->push_url, sizeof(r->push_url), "https://%s", listen);
+	return 0;
 }
 
 int
@@ -1309,6 +1414,7 @@ main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'p' },
 		{ "schema", required_argument, NULL, 'S' },
 		{ "log", required_argument, NULL, 'L' },
+		{ "push", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1319,6 +1425,9 @@ main(int argc, char **argv)
 	struct certpair *pairs = NULL;
 	size_t npairs = 0;
 	long n = 0;
+	const char *push = NULL;
+	char push_host[64];
+	unsigned long push_port = 0;
 	uint64_t stagger = 0;
 	struct fleet f;
 	struct timeval tv = { 0, 100000 };
@@ -1343,6 +1452,7 @@ main(int argc, char **argv)
 		case 'p': f.name_prefix = optarg; break;
 		case 'S': schema = optarg; break;
 		case 'L': logpath = optarg; break;
+		case 'H': push = optarg; break;
 		case 'v': f.verbose = 1; break;
 		case 'n':
 			errno = 0;
@@ -1367,6 +1477,12 @@ main(int argc, char **argv)
 			    "stagger", err);
 			return 2;
 		}
+	}
+	if (push != NULL && parse_push(push, push_host, sizeof(push_host),
+	    &push_port) != 0) {
+		fprintf(stderr, "acgw-mockra: --push: \"%s\" is not "
+		    "HOST:PORT with a port from 1 to 65535\n", push);
+		return 2;
 	}
 	if (optind != argc || !url || !ca || (!certdir && (!cert || !key)) ||
 	    (certdir && (cert || key))) {
@@ -1480,6 +1596,14 @@ main(int argc, char **argv)
 				rc = 2;
 				goto out;
 			}
+			if (push != NULL && push_listen(r, &ts, push_host,
+			    push_port + (unsigned long)i, err,
+			    sizeof(err)) != 0) {
+				fprintf(stderr, "acgw-mockra: --push: %s\n",
+				    err);
+				rc = 2;
+				goto out;
+			}
 			r->timer = evtimer_new(f.base, timer_cb, r);
 			r->retry = evtimer_new(f.base, retry_cb, r);
 			r->state = V_QUERY;
@@ -1514,6 +1638,8 @@ out:
 			oadr_msg_free(&r->out[k].m);
 		free(r->out);
 		http_client_free(r->http);
+		http_server_free(r->srv);
+		SSL_CTX_free(r->srv_ctx);
 		if (r->timer)
 			event_free(r->timer);
 		if (r->retry)

@@ -106,6 +106,7 @@ struct config_peer {
 	uint64_t contracted_w;	/* its contracted capacity, watts */
 	uint64_t rank;		/* priority rule: lower first (0: list order) */
 	uint64_t share;		/* static rule: percent of each target */
+	struct config_url push_url;	/* its push endpoint, if it may use one */
 	size_t line, col;	/* where this element starts in the file */
 };
 
@@ -173,6 +174,8 @@ struct config {
 		uint64_t max_output;
 		uint64_t requests_per_second;
 		uint64_t request_burst;
+		uint64_t push_timeout_ms;	/* a push to an RA, each */
+		uint64_t push_backoff_max_ms;	/* retries of a failed push */
 	} r3;
 
 	struct {

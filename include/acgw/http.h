@@ -86,6 +86,14 @@ struct http_client_opts {
 	const char *url;		/* "https://host[:port][/prefix]" */
 	const char *server_name;	/* name to check; NULL: the URL's host */
 	unsigned timeout_ms;		/* per request; 0: 30 s */
+	/*
+	 * With check, the server is identified by what it says (a pin)
+	 * once its chain verified, and its name is not checked: 0 accepts,
+	 * -1 refuses with the reason in why.
+	 */
+	int (*check)(void *arg, X509 *leaf, STACK_OF(X509) *chain,
+	    char *why, size_t whylen);
+	void *check_arg;
 };
 
 struct http_client *http_client_new(struct event_base *base,

@@ -90,6 +90,24 @@ int relay_ra_request(struct relay *r, const char *peer, const char *service,
     const char *body, size_t len, int64_t now, char **reply,
     size_t *replylen, struct relay_undo **undo, char *err, size_t errlen);
 void relay_undo_apply(struct relay *r, struct relay_undo *u);
+
+/*
+ * Push model, for an RA that registered with oadrHttpPullModel false at
+ * its peers[].push_url: the next message owed to it, as its poll would
+ * have had it. 1 with *doc (to POST to *service there; the state must
+ * be flushed before it leaves), 0 when nothing is owed, -1 on error.
+ * relay_ra_pushed takes the endpoint's answer (status 0: none) and the
+ * undo; 0 when delivered, -1 when it was taken back.
+ */
+int relay_ra_push_next(struct relay *r, const char *peer, int64_t now,
+    const char **service, char **doc, size_t *len, struct relay_undo **undo,
+    char *err, size_t errlen);
+int relay_ra_pushed(struct relay *r, const char *peer, int64_t now,
+    int status, const char *body, size_t len, struct relay_undo *undo);
+/* Registered for push, and not severed. */
+int relay_ra_pushable(const struct relay *r, const char *peer);
+/* Called after every write of the state that changed it. */
+void relay_set_commit_cb(struct relay *r, void (*cb)(void *), void *arg);
 void relay_undo_free(struct relay_undo *u);
 
 /* An RA's running totals of invalid payloads and venID mismatches. */

@@ -90,6 +90,8 @@ void tls_free(struct tls *t);
 /* The R3 server context (NULL without r3.listen) and R1 client context. */
 SSL_CTX *tls_server_ctx(const struct tls *t);
 SSL_CTX *tls_client_ctx(const struct tls *t);
+/* To RAs' push endpoints (NULL unless a peer has push_url). */
+SSL_CTX *tls_push_ctx(const struct tls *t);
 
 /*
  * Which configured peer this verified client certificate belongs to:

@@ -463,6 +463,7 @@ assert_parts(const struct json_value *ev, const char *event,
 struct fleet {
 	char certs[PATHLEN], beh[PATHLEN], log[PATHLEN], json[PATHLEN];
 	char out[PATHLEN];
+	char push[64];			/* --push HOST:PORT, or "" */
 	pid_t pid;
 };
 
@@ -476,6 +477,7 @@ struct env {
 	int with_audit, with_r1;
 	const char *r1_extra;		/* more r1 lines */
 	const char *ra2_ven_id;		/* peers[1].ven_id */
+	int push_port;			/* peers[2].push_url's, or 0 */
 	pid_t md, ad;
 	struct fleet fleet[3];
 	size_t nfleet;
@@ -593,7 +595,7 @@ write_config(struct env *e, const char *dispatch)
 {
 	char ca[PATHLEN], r3cert[PATHLEN], r3key[PATHLEN], tca[PATHLEN];
 	char r1cert[PATHLEN], r1key[PATHLEN], audit[PATHLEN + 64];
-	char r1[4 * PATHLEN + 256], peers[4096];
+	char r1[4 * PATHLEN + 256], peers[4096], push[64];
 	size_t used = 0;
 
 	pki_file(ca, "ca.pem");
@@ -602,17 +604,22 @@ write_config(struct env *e, const char *dispatch)
 	pki_file(tca, "tso-ca.pem");
 	pki_file(r1cert, "r1-client.pem");
 	pki_file(r1key, "r1-client.key");
+	push[0] = '\0';
+	if (e->push_port)
+		snprintf(push, sizeof(push), ", push_url: "
+		    "\"https://127.0.0.1:%d\"", e->push_port);
 	for (size_t i = 0; i < NRAS; i++) {
 		char *pin = pin_of(ra_name[i]);
 
 		used += (size_t)snprintf(peers + used, sizeof(peers) - used,
 		    "  - {name: %s, ca: %s, pins: [\"%s\"], sources: "
 		    "[127.0.0.1/32], contracted: %lldkW, rank: %lld, share: "
-		    "%lld%s%s}\n", ra_name[i], ca, pin,
+		    "%lld%s%s%s}\n", ra_name[i], ca, pin,
 		    (long long)(ra_contracted[i] / 1000),
 		    (long long)ra_rank[i], (long long)ra_share[i],
 		    i == 1 && e->ra2_ven_id ? ", ven_id: " : "",
-		    i == 1 && e->ra2_ven_id ? e->ra2_ven_id : "");
+		    i == 1 && e->ra2_ven_id ? e->ra2_ven_id : "",
+		    i == 2 ? push : "");
 		free(pin);
 		ck_assert_uint_lt(used, sizeof(peers));
 	}
@@ -730,10 +737,14 @@ fleet_start(struct env *e, struct fleet *f)
 	char ca[PATHLEN], url[64];
 	char *argv[] = { (char *)tl_env("MOCKRA"), "-v", "-u", url, "--ca", ca,
 	    "--certs", f->certs, "--behaviour", f->beh, "--duration", "150s",
-	    "--json", f->json, "--log", f->log, NULL };
+	    "--json", f->json, "--log", f->log, NULL, NULL, NULL };
 
 	pki_file(ca, "ca.pem");
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d", e->r3_port);
+	if (f->push[0]) {
+		argv[16] = "--push";
+		argv[17] = f->push;
+	}
 	f->pid = spawn(argv, f->out);
 }
 
@@ -2340,6 +2351,151 @@ assert_state_file(struct env *e, int round)
 	free(s);
 }
 
+
+/* ---- push model ------------------------------------------------------ */
+
+/* ra3's push endpoint in acgwctl ras. */
+static const struct json_value *
+push_row(const struct json_value *ras)
+{
+	const struct json_value *a = jget(ras, "push", JSON_ARRAY);
+
+	ck_assert_uint_eq(a->n, 1);
+	ck_assert_str_eq(jstr(a->items[0], "ra"), "ra3");
+	return a->items[0];
+}
+
+static int
+ra3_moved(const struct json_value *ev, const void *arg)
+{
+	const struct json_value *row = find_by(ev, "events", "event", arg);
+	const struct json_value *a3 = find_alloc(ev, arg, "ra3");
+
+	return row != NULL && a3 != NULL && !strcmp(jstr(a3, "answer"),
+	    "late") && jint(row, "coverage_pct") == 100 &&
+	    !strcmp(jstr(row, "answered_tso"), "optIn");
+}
+
+/*
+ * ra3 may use the push model (peers[2].push_url). Registering with
+ * another endpoint is refused, with the reason. Registered at its own,
+ * it is handed its event by a POST from acgwd (which checks that the
+ * endpoint's key is one of ra3's pins) and never polls; it answers on a
+ * request of its own. With its endpoint gone, the TSO's modification
+ * cannot be pushed: the push backs off, the failure shows in acgwctl
+ * ras, and after the acknowledgement deadline ra3's part goes to ra1
+ * and ra2, so acgwd still opts in upstream.
+ */
+START_TEST(push_model)
+{
+	static const char *const ra12[] = { "ra1", "ra2", NULL };
+	static const char *const ra3[] = { "ra3", NULL };
+	struct answered ans = { "EV-H", { "optIn", "optIn", "optIn" }, 0 };
+	struct env e;
+	struct fleet *wrong, *pusher;
+	struct json_value *ev, *ras, *ra;
+	const struct json_value *v, *p;
+	char want[300];
+	int other;
+	char *out;
+
+	env_init(&e, 0);
+	do
+		e.push_port = tl_free_port();
+	while (e.push_port == e.r3_port ||
+	    e.push_port == e.md_port);
+	do
+		other = tl_free_port();
+	while (other == e.push_port || other == e.r3_port ||
+	    other == e.md_port);
+	write_config(&e, "  rule: proportional\n  ack_deadline: 3s\n");
+	acgwd_start(&e);
+
+	/* Another endpoint than the configured one: refused. */
+	wrong = fleet_add(&e, ra3, optin_fleet);
+	snprintf(wrong->push, sizeof(wrong->push), "127.0.0.1:%d", other);
+	fleet_start(&e, wrong);
+	snprintf(want, sizeof(want), "relay: ra3: registration refused: "
+	    "oadrTransportAddress \"https://127.0.0.1:%d\" is not the push "
+	    "endpoint configured for ra3 (https://127.0.0.1:%d)", other,
+	    e.push_port);
+	ck_assert_msg(tl_wait_file_contains(e.alog, want, 15000),
+	    "no \"%s\" in:\n%s", want, tail(e.alog));
+	ra = fleet_stop(wrong);
+	ck_assert(!jbool(by(ra, "ras", "cn", "ra3"), "registered"));
+	json_value_free(ra);
+
+	pusher = fleet_add(&e, ra3, optin_fleet);
+	snprintf(pusher->push, sizeof(pusher->push), "127.0.0.1:%d",
+	    e.push_port);
+	fleet_start(&e, pusher);
+	fleet_start(&e, fleet_add(&e, ra12, "default: {response: optIn, "
+	    "contracted_kw: 1500, noise: 0}\n"));
+	wait_registered(&e, NRAS);
+	md_start(&e,
+	    "name: push\n"
+	    "poll_freq: 1s\n"
+	    "steps:\n"
+	    "  - at: 0s\n"
+	    "    expect_registration: {vens: 1, within: 10s}\n"
+	    "  - at: 2s\n"
+	    "    event: {id: EV-H, interval: 5m, values: [3000]}\n"
+	    "  - at: 2s\n"
+	    "    expect_response: {event: EV-H, opt: optIn, vens: 1, "
+	    "within: 10s}\n"
+	    "  - at: 9s\n"
+	    "    modify: {event: EV-H, values: [2500]}\n"
+	    "  - at: 9s\n"
+	    "    expect_response: {event: EV-H, opt: optIn, vens: 1, "
+	    "within: 12s}\n", "40s");
+
+	/* Pushed and answered; ra3 never polled. */
+	ev = wait_events(&e, all_answered, &ans, 15000, "EV-H answered");
+	json_value_free(ev);
+	ras = ctl_json(&e, "ras");
+	v = by(ras, "ras", "ra", "ra3");
+	ck_assert_str_eq(jstr(v, "model"), "push");
+	ck_assert_int_ge(jint(v, "pushed"), 1);
+	ck_assert_int_eq(jint(v, "push_failures"), 0);
+	ck_assert_str_eq(jstr(by(ras, "ras", "ra", "ra1"), "model"), "pull");
+	p = push_row(ras);
+	ck_assert_int_ge(jint(p, "pushed"), 1);
+	ck_assert_int_eq(jint(p, "failures"), 0);
+	ck_assert_ptr_null(json_get(p, "last_error"));
+	json_value_free(ras);
+	ra = fleet_stop(pusher);
+	v = by(ra, "ras", "cn", "ra3");
+	ck_assert_int_eq(jint(v, "polls"), 0);
+	ck_assert_int_ge(jint(v, "pushed"), 1);
+	assert_ra_event(ra, "ra3", "EV-H", 0, "active", "optIn");
+	json_value_free(ra);
+	ck_assert_uint_eq(count_file(pusher->log, "(ra3) <= pushed EiEvent "
+	    "oadrDistributeEvent"), 1);
+	ck_assert_uint_eq(ra_took(pusher, "ra3", "EV-H", 0, "active"), 1);
+
+	/* Its endpoint gone: the modification's push fails and backs off,
+	 * and its part moves to the others after the deadline. */
+	ev = wait_events(&e, ra3_moved, "EV-H", 20000, "ra3's part moved");
+	json_value_free(ev);
+	ras = ctl_json(&e, "ras");
+	p = push_row(ras);
+	ck_assert_int_ge(jint(p, "failures"), 1);
+	ck_assert_str_eq(jstr(p, "state"), "backing off");
+	ck_assert_str_eq(jstr(p, "last_error"), "no answer (connection "
+	    "refused, closed or timed out)");
+	json_value_free(ras);
+	ck_assert(tl_wait_file_contains(e.alog, "push: ra3 at "
+	    "https://127.0.0.1:", 1000));
+	out = md_wait(&e, 0, 40000);
+	ck_assert_msg(strstr(out, "3 expectation(s) held, 0 failed") != NULL,
+	    "%s", out);
+	free(out);
+	json_value_free(fleet_stop(&e.fleet[2]));
+	acgwd_stop(&e);
+	env_free(&e);
+}
+END_TEST
+
 /*
  * acgwd killed -9 at random points, twenty times, while an event is
  * being relayed and the RAs poll, and started again on the same state:
@@ -2475,6 +2631,7 @@ main(void)
 	add(s, "invalid_upstream_events", invalid_upstream_events, 60);
 	add(s, "venid_mismatch_463", venid_mismatch_463, 60);
 	add(s, "r1_link_loss", r1_link_loss, 90);
+	add(s, "push_model", push_model, 90);
 	add(s, "kill9_restart_20x", kill9_restart_20x, 120);
 	rc = tl_run_suite(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
