@@ -514,8 +514,8 @@ struct http_client {
 	struct config_url url;
 	char *server_name;
 	unsigned timeout_ms;
-	int (*check)(void *, X509 *, STACK_OF(X509) *, char *, size_t);
-	void *check_arg;
+	int (*verify)(void *, int, X509_STORE_CTX *, char *, size_t);
+	void *verify_arg;
 	struct evhttp_connection *evcon;
 	SSL *ssl;
 	int dead;			/* evcon must not carry another request */
@@ -628,22 +628,18 @@ client_verify_cb(int ok, X509_STORE_CTX *x)
 	SSL *ssl = X509_STORE_CTX_get_ex_data(x,
 	    SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct http_client *c = SSL_get_ex_data(ssl, http_client_idx);
+	char why[160] = "";
 
-	char why[160];
-
+	if (c != NULL && c->verify != NULL) {
+		ok = c->verify(c->verify_arg, ok, x, why, sizeof(why));
+		if (!ok && why[0] != '\0')
+			X509_STORE_CTX_set_error(x,
+			    X509_V_ERR_APPLICATION_VERIFICATION);
+	}
 	if (!ok && c != NULL && c->fail[0] == '\0')
 		snprintf(c->fail, sizeof(c->fail), "TLS: server certificate "
-		    "refused: %s", tls_verify_reason(X509_STORE_CTX_get_error(x)));
-	if (ok && c != NULL && c->check != NULL &&
-	    X509_STORE_CTX_get_error_depth(x) == 0 &&
-	    c->check(c->check_arg, X509_STORE_CTX_get_current_cert(x),
-	    X509_STORE_CTX_get0_chain(x), why, sizeof(why)) != 0) {
-		if (c->fail[0] == '\0')
-			snprintf(c->fail, sizeof(c->fail), "TLS: server "
-			    "certificate refused: %s", why);
-		X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
-		return 0;
-	}
+		    "refused: %s", c->verify != NULL && why[0] != '\0' ? why :
+		    tls_verify_reason(X509_STORE_CTX_get_error(x)));
 	return ok;
 }
 
@@ -675,7 +671,7 @@ client_connect(struct http_client *c, char *err, size_t errlen)
 	SSL_set_ex_data(c->ssl, http_client_idx, c);
 	SSL_set_verify(c->ssl, SSL_VERIFY_PEER, client_verify_cb);
 	/* libevent checks no names: SNI and the name check are ours. */
-	if (c->check != NULL) {
+	if (c->verify != NULL) {
 		if (units_parse_ipaddr(name, &ss, &sl, e, sizeof(e)) != 0)
 			SSL_set_tlsext_host_name(c->ssl, name);
 	} else if (units_parse_ipaddr(name, &ss, &sl, e, sizeof(e)) == 0) {
@@ -775,8 +771,8 @@ http_client_new(struct event_base *base, const struct http_client_opts *o,
 	c->base = base;
 	c->ctx = o->ctx;
 	c->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
-	c->check = o->check;
-	c->check_arg = o->check_arg;
+	c->verify = o->verify;
+	c->verify_arg = o->verify_arg;
 	if (config_parse_url(o->url, &c->url, err, errlen) != 0 ||
 	    (o->server_name && !(c->server_name = strdup(o->server_name)))) {
 		if (o->server_name && !c->server_name && c->url.host)

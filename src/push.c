@@ -47,31 +47,40 @@ struct push {
 	struct event *ev;		/* a look on the next turn */
 };
 
-/* The endpoint's key must be one of this peer's pins, under its CA. */
+/*
+ * The endpoint is verified as the peer's client certificates are: a CA
+ * without a CRL needs none (the others' CRLs must be there), and the
+ * key must be one of this peer's pins, under its CA.
+ */
 static int
-push_check(void *arg, X509 *leaf, STACK_OF(X509) *chain, char *why,
-    size_t whylen)
+push_verify(void *arg, int ok, X509_STORE_CTX *x, char *why, size_t whylen)
 {
 	struct push_slot *s = arg;
 	struct tls_identity id;
 	const struct config_peer *peer;
 	const char *reason = NULL;
 
-	if (tls_identity_from_cert(leaf, &id) != 0) {
+	if (!ok)
+		return tls_crl_optional(s->p->tls, x);
+	if (X509_STORE_CTX_get_error_depth(x) != 0)
+		return 1;
+	if (tls_identity_from_cert(X509_STORE_CTX_get_current_cert(x),
+	    &id) != 0) {
 		snprintf(why, whylen, "out of memory");
-		return -1;
+		return 0;
 	}
-	peer = tls_match_peer(s->p->tls, &id, chain, &reason);
+	peer = tls_match_peer(s->p->tls, &id, X509_STORE_CTX_get0_chain(x),
+	    &reason);
 	if (peer == NULL) {
 		snprintf(why, whylen, "%s", reason);
-		return -1;
+		return 0;
 	}
 	if (strcmp(peer->name, s->peer) != 0) {
 		snprintf(why, whylen, "the key is %s's, not %s's", peer->name,
 		    s->peer);
-		return -1;
+		return 0;
 	}
-	return 0;
+	return 1;
 }
 
 static void push_scan(struct push *p);
@@ -167,8 +176,8 @@ push_one(struct push_slot *s)
 			.ctx = tls_push_ctx(p->tls),
 			.url = s->url,
 			.timeout_ms = (unsigned)p->cfg->r3.push_timeout_ms,
-			.check = push_check,
-			.check_arg = s,
+			.verify = push_verify,
+			.verify_arg = s,
 		};
 
 		if ((s->http = http_client_new(p->base, &o, err,

@@ -441,6 +441,7 @@ struct relay_undo {
 	size_t n;
 	char **events;
 	uint32_t *mods;
+	int64_t *deadlines;		/* each share's before the hand-over */
 	int64_t at;
 };
 
@@ -452,6 +453,7 @@ relay_undo_free(struct relay_undo *u)
 	if (u) {
 		free(u->events);
 		free(u->mods);
+		free(u->deadlines);
 	}
 	free(u);
 }
@@ -475,9 +477,14 @@ relay_undo_apply(struct relay *r, struct relay_undo *u)
 			if (strcmp(r->d.events[i].id, u->events[k]) != 0)
 				continue;
 			s = &r->d.events[i].shares[idx];
+			/*
+			 * Its deadline is the one it had: an attempt that
+			 * failed (a push to an endpoint that is down) must
+			 * not give the RA more time to answer.
+			 */
 			if (s->mod == u->mods[k] && s->sent_at == u->at) {
 				s->sent_at = 0;
-				s->deadline = 0;
+				s->deadline = u->deadlines[k];
 				r->d.changes++;
 				if (r->ras[idx].delivered > 0)
 					r->ras[idx].delivered--;
@@ -494,7 +501,8 @@ relay_deliver(struct relay *r, size_t idx, int64_t now,
 
 	if (u == NULL || (u->events = calloc(r->d.nevents + 1,
 	    sizeof(char *))) == NULL || (u->mods = calloc(r->d.nevents + 1,
-	    sizeof(uint32_t))) == NULL) {
+	    sizeof(uint32_t))) == NULL || (u->deadlines = calloc(
+	    r->d.nevents + 1, sizeof(int64_t))) == NULL) {
 		relay_undo_free(u);
 		return -1;
 	}
@@ -509,6 +517,7 @@ relay_deliver(struct relay *r, size_t idx, int64_t now,
 			relay_undo_free(u);
 			return -1;
 		}
+		u->deadlines[u->n] = s->deadline;
 		u->mods[u->n++] = s->mod;
 	}
 	dispatch_delivered(&r->d, idx, now);

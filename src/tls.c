@@ -1186,7 +1186,18 @@ static int
 tls_build_push(struct tls *t, char *err, size_t errlen)
 {
 	STACK_OF(X509) *chain = NULL;
+	X509 *own = SSL_CTX_get0_certificate(t->server);
+	char where[CONFIG_ERR_MAX];
 
+	/* Else every push fails in the RA's handshake, far from here. */
+	if (X509_check_purpose(own, X509_PURPOSE_SSL_CLIENT, 0) != 1) {
+		tls_where(t->cfg, "r3.cert", -1, where, sizeof(where));
+		snprintf(err, errlen, "%s: %s: not usable as a client "
+		    "certificate (its extended key usage lacks clientAuth), "
+		    "which pushing to peers[].push_url needs", where,
+		    t->cfg->r3.cert);
+		return -1;
+	}
 	if ((t->push = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    tls_ctx_common(t->push, t->cfg, err, errlen) != 0)
 		goto oom;

@@ -87,13 +87,15 @@ struct http_client_opts {
 	const char *server_name;	/* name to check; NULL: the URL's host */
 	unsigned timeout_ms;		/* per request; 0: 30 s */
 	/*
-	 * With check, the server is identified by what it says (a pin)
-	 * once its chain verified, and its name is not checked: 0 accepts,
-	 * -1 refuses with the reason in why.
+	 * With verify, it has the last word at each step of the chain
+	 * check (OpenSSL's verify callback; ok as OpenSSL found it), and
+	 * the server's name is not checked: verify identifies the server
+	 * (by a pin). It returns the verdict; a refusal with why set is
+	 * reported with that reason.
 	 */
-	int (*check)(void *arg, X509 *leaf, STACK_OF(X509) *chain,
-	    char *why, size_t whylen);
-	void *check_arg;
+	int (*verify)(void *arg, int ok, X509_STORE_CTX *x, char *why,
+	    size_t whylen);
+	void *verify_arg;
 };
 
 struct http_client *http_client_new(struct event_base *base,

@@ -65,6 +65,7 @@ struct r3opts {
 	const char *ca;		/* all peers' CA (default PKI ca.pem) */
 	const char *crl;	/* ra1's CRL, in the PKI (default none) */
 	const char *idle;	/* r3.idle_timeout (default 10s) */
+	const char *cert;	/* r3.cert (default PKI r3-server.pem) */
 	const char *key;	/* r3.key (default PKI r3-server.key) */
 	const char *r3_extra;	/* more lines under r3: */
 	const char *ra1_extra;	/* more lines for peer ra1 */
@@ -78,6 +79,8 @@ write_config(struct r3d *d, const struct r3opts *o)
 	char *ca = o->ca ? strdup(o->ca) : tl_path(pki_dir, "ca.pem");
 	char *key = o->key ? strdup(o->key) : tl_path(pki_dir,
 	    "r3-server.key");
+	char *cert = o->cert ? strdup(o->cert) : tl_path(pki_dir,
+	    "r3-server.pem");
 	char *crl;
 
 	if (o->crl != NULL)
@@ -101,7 +104,7 @@ write_config(struct r3d *d, const struct r3opts *o)
 	    "%s"
 	    "r3:\n"
 	    "  listen: \"127.0.0.1:%d\"\n"
-	    "  cert: %s/r3-server.pem\n"
+	    "  cert: %s\n"
 	    "  key: %s\n"
 	    "  handshake_timeout: 500ms\n"
 	    "  idle_timeout: %s\n"
@@ -121,7 +124,7 @@ write_config(struct r3d *d, const struct r3opts *o)
 	    "    ca: %s\n"
 	    "    pins: [\"%s\"]\n"
 	    "    sources: [\"127.0.0.2/32\"]\n",
-	    d->cfg, d->sock, o->tls ? o->tls : "", d->port, pki_dir, key,
+	    d->cfg, d->sock, o->tls ? o->tls : "", d->port, cert, key,
 	    o->idle ? o->idle : "10s",
 	    o->r3_extra ? o->r3_extra : "", ca, crl, pin("ra1"),
 	    pin("ra-revoked"), pin("ra-expired"), pin("ra-notyet"),
@@ -129,6 +132,7 @@ write_config(struct r3d *d, const struct r3opts *o)
 	    pin("ra-rsa"), ca, pin("ra2"));
 	free(ca);
 	free(key);
+	free(cert);
 	free(crl);
 }
 
@@ -1321,6 +1325,48 @@ START_TEST(key_hygiene)
 }
 END_TEST
 
+/*
+ * A peer with push_url: acgwd pushes with r3.cert, so a certificate
+ * without clientAuth is refused at the start (and by acgwd -t), not in
+ * every push later; with r3-server.pem (which has it) all is well.
+ */
+START_TEST(push_needs_client_cert)
+{
+	struct r3opts o = { 0 };
+	struct r3d d;
+	struct tl_run r;
+	char *argv[] = { (char *)tl_env("ACGWD"), "-t", "-c", NULL, NULL };
+	char *cert = tl_path(pki_dir, "tso-server.pem");
+	char *key = tl_path(pki_dir, "tso-server.key");
+	char *want;
+
+	r3d_setup(&d, &o);
+	o.ra1_extra = "    push_url: https://127.0.0.1:9/ra1\n";
+	o.cert = cert;
+	o.key = key;
+	write_config(&d, &o);
+	argv[3] = d.cfg;
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(asprintf(&want, "%s:11:9: r3.cert: %s: not usable as a "
+	    "client certificate (its extended key usage lacks clientAuth), "
+	    "which pushing to peers[].push_url needs\n", d.cfg, cert) > 0);
+	ck_assert_str_eq(r.err, want);
+	free(want);
+	tl_run_free(&r);
+
+	o.cert = o.key = NULL;
+	write_config(&d, &o);
+	r = tl_run(d.dir, argv, 10000);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_str_eq(r.out, "configuration ok\n");
+	tl_run_free(&r);
+	free(cert);
+	free(key);
+	r3d_stop(&d);
+}
+END_TEST
+
 /* acgwctl peers as a table, with a live session and without. */
 START_TEST(peers_table)
 {
@@ -1444,6 +1490,7 @@ main(void)
 	tcase_add_test(tc, idle_timeout);
 	tcase_add_test(tc, peer_dropped);
 	tcase_add_test(tc, key_hygiene);
+	tcase_add_test(tc, push_needs_client_cert);
 	tcase_add_test(tc, peers_table);
 	rc = tl_run_suite(s);
 	rmrf_run_dir();

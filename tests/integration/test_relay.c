@@ -2496,6 +2496,103 @@ START_TEST(push_model)
 }
 END_TEST
 
+static const char push_reg_fmt[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<oadr:oadrCreatePartyRegistration ei:schemaVersion=\"2.0b\" "
+    "xmlns:ei=\"http://docs.oasis-open.org/ns/energyinterop/201110\" "
+    "xmlns:pyld=\"http://docs.oasis-open.org/ns/energyinterop/201110/"
+    "payloads\" xmlns:oadr=\"http://openadr.org/oadr-2.0b/2012/07\">"
+    "<pyld:requestID>REG-BY-HAND</pyld:requestID>"
+    "<oadr:oadrProfileName>2.0b</oadr:oadrProfileName>"
+    "<oadr:oadrTransportName>simpleHttp</oadr:oadrTransportName>"
+    "<oadr:oadrTransportAddress>https://127.0.0.1:%d/"
+    "</oadr:oadrTransportAddress>"
+    "<oadr:oadrReportOnly>false</oadr:oadrReportOnly>"
+    "<oadr:oadrXmlSignature>false</oadr:oadrXmlSignature>"
+    "<oadr:oadrVenName>ra3 by hand</oadr:oadrVenName>"
+    "<oadr:oadrHttpPullModel>false</oadr:oadrHttpPullModel>"
+    "</oadr:oadrCreatePartyRegistration>\n";
+
+/*
+ * ra3 registers for the push model (by hand, at its configured address
+ * with a trailing slash), but what answers there shows ra1's key:
+ * acgwd refuses the endpoint in the handshake, says why in acgwctl ras
+ * and the log, backs off, and ra3's part goes to the others after the
+ * deadline.
+ */
+START_TEST(push_endpoint_checked)
+{
+	static const char *const ra12[] = { "ra1", "ra2", NULL };
+	struct env e;
+	struct json_value *ev, *ras;
+	const struct json_value *p;
+	char body[2048], *reply, cert[PATHLEN], key[PATHLEN], acc[64];
+	char want[400], slog[PATHLEN];
+	char *argv[] = { "/usr/bin/openssl", "s_server", "-quiet", "-www",
+	    "-accept", acc, "-cert", cert, "-key", key, NULL };
+	pid_t srv;
+	char *out;
+
+	env_init(&e, 0);
+	do
+		e.push_port = tl_free_port();
+	while (e.push_port == e.r3_port || e.push_port == e.md_port);
+	write_config(&e, "  rule: proportional\n  ack_deadline: 3s\n");
+	acgwd_start(&e);
+	pki_file(cert, "ra1.pem");
+	pki_file(key, "ra1.key");
+	snprintf(acc, sizeof(acc), "127.0.0.1:%d", e.push_port);
+	env_path(&e, slog, "s_server.log");
+	srv = spawn(argv, slog);
+	fleet_start(&e, fleet_add(&e, ra12, "default: {response: optIn, "
+	    "contracted_kw: 1500, noise: 0}\n"));
+	wait_registered(&e, 2);
+	snprintf(body, sizeof(body), push_reg_fmt, e.push_port);
+	ck_assert_int_eq(post_as(&e, "ra3", "EiRegisterParty", body, &reply),
+	    200);
+	ck_assert_msg(strstr(reply, "<ei:responseCode>200</ei:responseCode>")
+	    != NULL, "%s", reply);
+	free(reply);
+	md_start(&e,
+	    "name: push-checked\n"
+	    "poll_freq: 1s\n"
+	    "steps:\n"
+	    "  - at: 0s\n"
+	    "    expect_registration: {vens: 1, within: 10s}\n"
+	    "  - at: 2s\n"
+	    "    event: {id: EV-K, interval: 5m, values: [3000]}\n"
+	    "  - at: 2s\n"
+	    "    expect_response: {event: EV-K, opt: optIn, vens: 1, "
+	    "within: 15s}\n", "30s");
+	ev = wait_events(&e, ra3_moved, "EV-K", 20000, "ra3's part moved");
+	json_value_free(ev);
+	ras = ctl_json(&e, "ras");
+	p = push_row(ras);
+	ck_assert_int_eq(jint(p, "pushed"), 0);
+	ck_assert_int_ge(jint(p, "failures"), 1);
+	ck_assert_str_eq(jstr(p, "state"), "backing off");
+	ck_assert_str_eq(jstr(p, "last_error"), "TLS: server certificate "
+	    "refused: the key is ra1's, not ra3's");
+	ck_assert_str_eq(jstr(by(ras, "ras", "ra", "ra3"), "model"), "push");
+	json_value_free(ras);
+	snprintf(want, sizeof(want), "warning: push: ra3 at "
+	    "https://127.0.0.1:%d: TLS: server certificate refused: the key "
+	    "is ra1's, not ra3's; trying again in 1000 ms and backing off up "
+	    "to 60000 ms\n", e.push_port);
+	ck_assert_msg(tl_wait_file_contains(e.alog, want, 2000), "no \"%s\" "
+	    "in:\n%s", want, tail(e.alog));
+	out = md_wait(&e, 0, 40000);
+	ck_assert_msg(strstr(out, "2 expectation(s) held, 0 failed") != NULL,
+	    "%s", out);
+	free(out);
+	kill(srv, SIGTERM);
+	reap(srv, 5000);
+	json_value_free(fleet_stop(&e.fleet[0]));
+	acgwd_stop(&e);
+	env_free(&e);
+}
+END_TEST
+
 /*
  * acgwd killed -9 at random points, twenty times, while an event is
  * being relayed and the RAs poll, and started again on the same state:
@@ -2632,6 +2729,7 @@ main(void)
 	add(s, "venid_mismatch_463", venid_mismatch_463, 60);
 	add(s, "r1_link_loss", r1_link_loss, 90);
 	add(s, "push_model", push_model, 90);
+	add(s, "push_endpoint_checked", push_endpoint_checked, 90);
 	add(s, "kill9_restart_20x", kill9_restart_20x, 120);
 	rc = tl_run_suite(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
