@@ -312,23 +312,27 @@ r3_peer_sessions(const struct r3 *r3, const char *peer)
  * then an error event, on which evhttp frees the connection; the record
  * goes with its SSL. c may be gone when this returns.
  */
+/*
+ * evhttp may have freed the connection in this same turn of the loop
+ * (the peer closed, a timeout): bufferevent_free clears the callbacks at
+ * once, but the memory, the SSL and this record go only when its
+ * finalizer runs, later in the turn. A callback scheduled on it then
+ * would run after that free, so nothing may be done to it; the record
+ * goes with the SSL, and says why it ended.
+ */
+static int
+r3_conn_alive(const struct r3_conn *c)
+{
+	bufferevent_event_cb cb = NULL;
+
+	bufferevent_getcb(c->bev, NULL, NULL, &cb, NULL);
+	return cb != NULL;
+}
+
 static void
 r3_conn_close(struct r3_conn *c, const char *why)
 {
-	bufferevent_event_cb alive = NULL;
-
-	if (c->state == CONN_CLOSING)
-		return;
-	/*
-	 * evhttp may have freed the connection in this same turn of the
-	 * loop (the peer closed, a timeout): bufferevent_free clears the
-	 * callbacks at once, but the memory, the SSL and this record go
-	 * only when its finalizer runs, later in the turn. A callback
-	 * scheduled on it now would run after that free, so nothing is
-	 * done to it; the record goes with the SSL, and says why it ended.
-	 */
-	bufferevent_getcb(c->bev, NULL, NULL, &alive, NULL);
-	if (alive == NULL)
+	if (c->state == CONN_CLOSING || !r3_conn_alive(c))
 		return;
 	if (c->state == CONN_ADMITTED)
 		log_notice("r3: %s: closing session of %s: %s", c->addrtext,
@@ -612,6 +616,8 @@ r3_timer_cb(evutil_socket_t fd, short what, void *arg)
 		r3_refuse(c, "handshake timeout (%llu ms)",
 		    (unsigned long long)c->r3->cfg->r3.handshake_timeout_ms);
 	/* Logged once, when the record goes (r3_conn_ssl_free). */
+	if (!r3_conn_alive(c))
+		return;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR | BEV_EVENT_READING,
 	    BEV_TRIG_DEFER_CALLBACKS);

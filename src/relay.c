@@ -280,6 +280,8 @@ relay_save_ra(const struct relay_ra *ra, struct json_buf *j)
 	json_kv_bool(j, "severed", ra->severed);
 	json_kv_bool(j, "reregister", ra->rereg);
 	json_kv_bool(j, "push", ra->push);
+	if (ra->push)
+		json_kv_str(j, "push_url", ra->push_url);
 	if (ra->usage_specifier) {
 		json_kv_str(j, "usage_specifier", ra->usage_specifier);
 		json_kv_str(j, "usage_rid", ra->usage_rid ? ra->usage_rid : "");
@@ -553,6 +555,9 @@ relay_load_ra(struct relay_ra *ra, const struct json_value *o)
 	if ((reg = json_get(o, "report_id")) != NULL &&
 	    reg->type == JSON_STRING)
 		snprintf(ra->rreq_id, sizeof(ra->rreq_id), "%s", reg->string);
+	if ((reg = json_get(o, "push_url")) != NULL &&
+	    reg->type == JSON_STRING)
+		snprintf(ra->push_url, sizeof(ra->push_url), "%s", reg->string);
 	if ((a = json_get(o, "samples")) != NULL && a->type == JSON_ARRAY)
 		for (size_t k = 0; k < a->n; k++) {
 			const struct json_value *p = a->items[k];
@@ -777,6 +782,7 @@ relay_new(const struct config *cfg, const struct oadr_schema *schema,
 	/* A restart is a gap: what the TSO wants now is asked again. */
 	if (r->up_state == UP_READY)
 		r->resync = 1;
+	relay_push_recheck(r);
 	relay_sync_ras(r, now);
 	return r;
 fail:
@@ -901,6 +907,7 @@ relay_switch(struct relay *r, const struct config *cfg,
 	r->cfg = cfg;
 	r->schema = schema;
 	r->dirty = 1;
+	relay_push_recheck(r);
 	relay_sync_ras(r, now);
 	relay_commit(r);
 }

@@ -395,6 +395,8 @@ relay_register(struct relay *r, struct relay_ra *ra,
 	ra->registered_at = now;
 	ra->rereg = 0;
 	ra->push = c->has_http_pull_model && !c->http_pull_model;
+	snprintf(ra->push_url, sizeof(ra->push_url), "%s", ra->push ?
+	    relay_peer_cfg(r, ra)->push_url.text : "");
 	/* Its report requests went with its old registration. */
 	if (ra->rreq_state != RREQ_NONE)
 		ra->rreq_state = RREQ_NONE;
@@ -443,7 +445,40 @@ struct relay_undo {
 	uint32_t *mods;
 	int64_t *deadlines;		/* each share's before the hand-over */
 	int64_t at;
+	/* A report request, its cancellation or oadrRequestReregistration
+	 * handed over: the RA's state before and right after. */
+	int ra_saved;
+	struct relay_ra_hand {
+		int rreq_state;
+		char rreq_id[80];
+		int rereg;
+	} before, after;
 };
+
+static void
+relay_hand_get(const struct relay_ra *ra, struct relay_ra_hand *h)
+{
+	h->rreq_state = ra->rreq_state;
+	snprintf(h->rreq_id, sizeof(h->rreq_id), "%s", ra->rreq_id);
+	h->rereg = ra->rereg;
+}
+
+/* An undo of what relay_poll_answer just changed on ra, from before. */
+static struct relay_undo *
+relay_hand_undo(const struct relay_ra *ra, const struct relay_ra_hand *before,
+    int64_t now)
+{
+	struct relay_undo *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return NULL;
+	snprintf(u->ra, sizeof(u->ra), "%s", ra->name);
+	u->at = now;
+	u->ra_saved = 1;
+	u->before = *before;
+	relay_hand_get(ra, &u->after);
+	return u;
+}
 
 void
 relay_undo_free(struct relay_undo *u)
@@ -468,8 +503,22 @@ relay_undo_apply(struct relay *r, struct relay_undo *u)
 {
 	size_t idx;
 
-	if (u == NULL || relay_ra_find(r, u->ra, &idx) == NULL)
+	struct relay_ra *ra;
+	struct relay_ra_hand now;
+
+	if (u == NULL || (ra = relay_ra_find(r, u->ra, &idx)) == NULL)
 		return;
+	/* Unless something changed it since, it is owed again. */
+	relay_hand_get(ra, &now);
+	if (u->ra_saved && now.rreq_state == u->after.rreq_state &&
+	    now.rereg == u->after.rereg &&
+	    strcmp(now.rreq_id, u->after.rreq_id) == 0) {
+		ra->rreq_state = u->before.rreq_state;
+		snprintf(ra->rreq_id, sizeof(ra->rreq_id), "%s",
+		    u->before.rreq_id);
+		ra->rereg = u->before.rereg;
+		r->dirty = 1;
+	}
 	for (size_t k = 0; k < u->n; k++)
 		for (size_t i = 0; i < r->d.nevents; i++) {
 			struct dispatch_share *s;
@@ -667,14 +716,16 @@ relay_poll_answer(struct relay *r, size_t idx, int64_t now,
     struct oadr_msg *out, struct relay_undo **undo)
 {
 	struct relay_ra *ra = &r->ras[idx];
+	struct relay_ra_hand before;
 
 	ra->last_poll = now;
+	relay_hand_get(ra, &before);
 	if (ra->rereg) {
 		out->type = OADR_REQUEST_REREGISTRATION;
 		out->u.request_reregistration.ven_id = oadr_strdup(ra->ven_id);
 		ra->rereg = 0;
 		r->dirty = 1;
-		return 0;
+		return (*undo = relay_hand_undo(ra, &before, now)) ? 0 : -1;
 	}
 	if (dispatch_ra_pending(&r->d, idx)) {
 		if (relay_distribution_for(r, idx, now, out) != 0 ||
@@ -704,7 +755,7 @@ relay_poll_answer(struct relay *r, size_t idx, int64_t now,
 		ra->rreq_state = RREQ_SENT;
 		ra->rreq_sent_at = now;
 		r->dirty = 1;
-		return 0;
+		return (*undo = relay_hand_undo(ra, &before, now)) ? 0 : -1;
 	}
 	if (ra->rreq_state == RREQ_CANCEL) {
 		char **s;
@@ -722,7 +773,7 @@ relay_poll_answer(struct relay *r, size_t idx, int64_t now,
 		ra->rreq_state = RREQ_NONE;
 		ra->rreq_id[0] = '\0';
 		r->dirty = 1;
-		return 0;
+		return (*undo = relay_hand_undo(ra, &before, now)) ? 0 : -1;
 	}
 	relay_plain(ra, 200, "OK", "", out);
 	return 0;
@@ -981,15 +1032,13 @@ relay_ra_push_next(struct relay *r, const char *peer, int64_t now,
 	struct oadr_msg out;
 	struct relay_ra *ra;
 	size_t idx;
-	const struct config_peer *p;
 	char why[OADR_ERR_MAX];
 	int64_t last;
 
 	*doc = NULL;
 	*undo = NULL;
-	if ((ra = relay_ra_find(r, peer, &idx)) == NULL || !ra->push ||
-	    !ra->registered || ra->severed || (p = relay_peer_cfg(r, ra)) ==
-	    NULL || p->push_url.text == NULL)
+	if ((ra = relay_ra_find(r, peer, &idx)) == NULL ||
+	    !relay_ra_pushable(r, peer))
 		return 0;
 	memset(&out, 0, sizeof(out));
 	last = ra->last_poll;
@@ -1061,8 +1110,11 @@ relay_ra_pushed(struct relay *r, const char *peer, int64_t now, int status,
 	case OADR_RESPONSE:
 		return 0;
 	case OADR_POLL:
+	case OADR_REQUEST_EVENT:
 	case OADR_QUERY_REGISTRATION:
 	case OADR_CREATE_PARTY_REGISTRATION:
+		/* Requests that want an answer of their own: on their own
+		 * POST, where the answer can reach the RA. */
 		ra->invalid++;
 		log_warnx("relay: %s answered a push with %s; ignored", peer,
 		    oadr_msg_name(code));
@@ -1083,10 +1135,42 @@ relay_ra_pushed(struct relay *r, const char *peer, int64_t now, int status,
 	return 0;
 }
 
+/* Registered for push at the address configured now, and not severed. */
 int
 relay_ra_pushable(const struct relay *r, const char *peer)
 {
 	struct relay_ra *ra = relay_ra_find((struct relay *)r, peer, NULL);
+	const struct config_peer *p;
 
-	return ra != NULL && ra->push && ra->registered && !ra->severed;
+	return ra != NULL && ra->push && ra->registered && !ra->severed &&
+	    (p = relay_peer_cfg(r, ra)) != NULL && p->push_url.text != NULL &&
+	    relay_same_url(ra->push_url, p->push_url.text);
+}
+
+/*
+ * After a reload or a restart: an RA registered for push at an address
+ * the configuration no longer names is registered no more (it learns so
+ * with code 452 at its next request, and registers again).
+ */
+void
+relay_push_recheck(struct relay *r)
+{
+	for (size_t i = 0; i < r->nras; i++) {
+		struct relay_ra *ra = &r->ras[i];
+		const struct config_peer *p = relay_peer_cfg(r, ra);
+
+		if (!ra->push || !ra->registered || (p != NULL &&
+		    p->push_url.text != NULL && relay_same_url(ra->push_url,
+		    p->push_url.text)))
+			continue;
+		ra->registered = 0;
+		ra->push = 0;
+		r->dirty = 1;
+		relay_ra_audit(r, ra, "ra.unregistered", "by",
+		    "peers[].push_url changed");
+		log_notice("relay: %s registered for push at %s, which "
+		    "peers[].push_url no longer names: it must register "
+		    "again", ra->name, ra->push_url);
+		ra->push_url[0] = '\0';
+	}
 }

@@ -46,7 +46,8 @@ struct relay_ra {
 	int64_t registered_at, last_poll, last_request;
 	uint64_t requests, invalid, mismatches, delivered;
 	int rereg;			/* oadrRequestReregistration owed */
-	int push;			/* registered for the push model */
+	int push;			/* registered for the push model ... */
+	char push_url[300];		/* ... at this peers[].push_url */
 	uint64_t pushed, push_failures;
 	/* The TELEMETRY_USAGE report it offers. */
 	char *poll_ok;			/* its "nothing for you" answer, built once */
@@ -173,6 +174,7 @@ void relay_up_flight_clear(struct relay *r);
 
 /* relay_down.c */
 void relay_ra_clear(struct relay_ra *ra);
+void relay_push_recheck(struct relay *r);
 void relay_down_reports(struct relay *r);
 int64_t relay_ra_window_sum(const struct relay *r, int64_t t,
     size_t *reported, size_t *expected, char *missing, size_t mlen);

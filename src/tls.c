@@ -1189,6 +1189,7 @@ tls_build_push(struct tls *t, char *err, size_t errlen)
 	X509 *own = SSL_CTX_get0_certificate(t->server);
 	char where[CONFIG_ERR_MAX];
 
+	err[0] = '\0';
 	/* Else every push fails in the RA's handshake, far from here. */
 	if (X509_check_purpose(own, X509_PURPOSE_SSL_CLIENT, 0) != 1) {
 		tls_where(t->cfg, "r3.cert", -1, where, sizeof(where));

@@ -655,7 +655,9 @@ acgwd_start(struct env *e)
 	char *argv[] = { (char *)tl_env("ACGWD"), "-f", "-c", e->cfg, NULL };
 
 	e->ad = spawn(argv, e->alog);
-	if (!tl_wait_socket(e->sock, 20000)) {
+	/* Ready is the "started" line: R3 listens after the socket. */
+	if (!tl_wait_socket(e->sock, 20000) || !tl_wait_file_contains(e->alog,
+	    " started: pid ", 20000)) {
 		int st = reap(e->ad, 0);
 
 		ck_abort_msg("acgwd did not start (exit %d):\n%s", st,

@@ -656,7 +656,13 @@ acgwd_start(struct env *e)
 	char *argv[] = { (char *)tl_env("ACGWD"), "-f", "-c", e->cfg, NULL };
 
 	e->ad = spawn(argv, e->alog);
-	if (!tl_wait_socket(e->sock, 20000)) {
+	/*
+	 * The control socket answers before R3 listens (the audit log and
+	 * the state are opened in between, slow on a slow disk): ready is
+	 * the "started" line.
+	 */
+	if (!tl_wait_socket(e->sock, 20000) || !tl_wait_file_contains(e->alog,
+	    " started: pid ", 20000)) {
 		int st = reap(e->ad, 0);
 
 		ck_abort_msg("acgwd did not start (exit %d):\n%s", st,
@@ -2396,7 +2402,7 @@ START_TEST(push_model)
 	struct json_value *ev, *ras, *ra;
 	const struct json_value *v, *p;
 	char want[300];
-	int other;
+	int other, old_port;
 	char *out;
 
 	env_init(&e, 0);
@@ -2490,6 +2496,26 @@ START_TEST(push_model)
 	ck_assert_msg(strstr(out, "3 expectation(s) held, 0 failed") != NULL,
 	    "%s", out);
 	free(out);
+
+	/* Its endpoint moved in the configuration: registered no more. */
+	old_port = e.push_port;
+	do
+		e.push_port = tl_free_port();
+	while (e.push_port == old_port || e.push_port == e.r3_port ||
+	    e.push_port == e.md_port);
+	write_config(&e, "  rule: proportional\n  ack_deadline: 3s\n");
+	reload(&e);
+	snprintf(want, sizeof(want), "notice: relay: ra3 registered for push "
+	    "at https://127.0.0.1:%d, which peers[].push_url no longer names: "
+	    "it must register again\n", old_port);
+	ck_assert_msg(tl_wait_file_contains(e.alog, want, 5000), "no \"%s\" "
+	    "in:\n%s", want, tail(e.alog));
+	ras = ctl_json(&e, "ras");
+	ck_assert_str_eq(jstr(by(ras, "ras", "ra", "ra3"), "registration"),
+	    "not registered");
+	ck_assert_str_eq(jstr(by(ras, "ras", "ra", "ra3"), "model"), "pull");
+	ck_assert_int_eq(jint(push_row(ras), "pushed"), 0);
+	json_value_free(ras);
 	json_value_free(fleet_stop(&e.fleet[2]));
 	acgwd_stop(&e);
 	env_free(&e);

@@ -434,6 +434,164 @@ START_TEST(invalid_events_refused_nothing_relayed)
 }
 END_TEST
 
+
+/* The RA's poll, its reply taken back as if it never left: the type. */
+static int
+ra_poll_lost(struct relay *r, const char *peer, int64_t now, char *id,
+    size_t idlen)
+{
+	struct relay_undo *undo = NULL;
+	struct oadr_msg m, out;
+	char *doc, *reply = NULL, err[RELAY_ERR_MAX];
+	size_t len, rlen = 0;
+	int type;
+
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_POLL;
+	m.u.poll.ven_id = oadr_strdup(peer);
+	doc = build(&m, &len);
+	ck_assert_int_eq(relay_ra_request(r, peer, "OadrPoll", doc, len, now,
+	    &reply, &rlen, &undo, err, sizeof(err)), 200);
+	ck_assert_msg(undo != NULL, "nothing handed over: %s", reply);
+	relay_undo_apply(r, undo);
+	relay_undo_free(undo);
+	parse(reply, rlen, &out);
+	type = out.type;
+	if (type == OADR_CREATE_REPORT)
+		snprintf(id, idlen, "%s", out.u.create_report.requests[0].
+		    request_id);
+	else if (type == OADR_CANCEL_REPORT)
+		snprintf(id, idlen, "%s", out.u.cancel_report.
+		    report_request_ids.v[0]);
+	oadr_msg_free(&out);
+	free(reply);
+	free(doc);
+	return type;
+}
+
+/*
+ * A report request and its cancellation are handed over again when the
+ * reply that carried them never left (a lost push, a write that failed):
+ * the same oadrCreateReport, then the same oadrCancelReport.
+ */
+START_TEST(report_requests_handed_again)
+{
+	struct relay *r = new_relay();
+	struct oadr_msg m, out;
+	struct oadr_report *rep;
+	struct oadr_report_description *d;
+	struct oadr_report_request *rr;
+	struct oadr_specifier_payload *sp;
+	char id[100], id2[100];
+	const char *svc;
+	char **v;
+
+	ra_register(r, "ra1", "ra1");
+	up_register(r);
+	/* ra1 offers its TELEMETRY_USAGE. */
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_REGISTER_REPORT;
+	m.u.register_report.request_id = oadr_strdup("RR-META");
+	m.u.register_report.ven_id = oadr_strdup("ra1");
+	rep = oadr_append((void **)&m.u.register_report.reports,
+	    &m.u.register_report.n_reports, sizeof(*rep));
+	rep->has_duration = 1;
+	rep->duration = 3600 * SEC;
+	rep->request_id = oadr_strdup("0");
+	rep->specifier_id = oadr_strdup("RA1-USAGE");
+	rep->name = oadr_strdup("METADATA_TELEMETRY_USAGE");
+	rep->created = t0;
+	d = oadr_append((void **)&rep->descriptions, &rep->n_descriptions,
+	    sizeof(*d));
+	d->rid = oadr_strdup("usage");
+	d->report_type = oadr_strdup("usage");
+	d->reading_type = oadr_strdup("Direct Read");
+	ck_assert_int_eq(ra_send(r, "ra1", &m, t0, &out), 200);
+	ck_assert_int_eq(out.type, OADR_REGISTERED_REPORT);
+	oadr_msg_free(&out);
+	/* The TSO asks for telemetry: acgwd asks ra1. */
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_CREATE_REPORT;
+	m.u.create_report.request_id = oadr_strdup("CR-1");
+	m.u.create_report.ven_id = oadr_strdup("VEN-ACGW");
+	rr = oadr_append((void **)&m.u.create_report.requests,
+	    &m.u.create_report.n_requests, sizeof(*rr));
+	rr->request_id = oadr_strdup("RR-TSO");
+	rr->specifier_id = oadr_strdup("ACGW-TELEMETRY-USAGE");
+	rr->granularity = 60 * SEC;
+	rr->back_duration = 60 * SEC;
+	sp = oadr_append((void **)&rr->payloads, &rr->n_payloads,
+	    sizeof(*sp));
+	sp->rid = oadr_strdup("usage");
+	sp->reading_type = oadr_strdup("Direct Read");
+	up_answer(r, t0, &m);
+
+	ck_assert_int_eq(ra_poll_lost(r, "ra1", t0 + SEC, id, sizeof(id)),
+	    OADR_CREATE_REPORT);
+	ck_assert_int_eq(ra_poll(r, "ra1", "ra1", t0 + 2 * SEC, &out), 200);
+	ck_assert_int_eq(out.type, OADR_CREATE_REPORT);
+	ck_assert_str_eq(out.u.create_report.requests[0].request_id, id);
+	oadr_msg_free(&out);
+	/* ra1 takes it on; the TSO then cancels its request. */
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_CREATED_REPORT;
+	m.u.created_report.response.code = 200;
+	m.u.created_report.response.request_id = oadr_strdup("");
+	m.u.created_report.ven_id = oadr_strdup("ra1");
+	v = oadr_append((void **)&m.u.created_report.pending.v,
+	    &m.u.created_report.pending.n, sizeof(char *));
+	*v = oadr_strdup(id);
+	ck_assert_int_eq(ra_send(r, "ra1", &m, t0 + 2 * SEC, &out), 200);
+	oadr_msg_free(&out);
+	/*
+	 * acgwd's answers go up (oadrCreatedReport, the first values, ...),
+	 * each taken; then a poll, whose answer cancels the request.
+	 */
+	for (;;) {
+		int type;
+
+		ck_assert(up_next(r, t0 + 10 * SEC, &m, &svc));
+		type = m.type;
+		oadr_msg_free(&m);
+		if (type == OADR_POLL)
+			break;
+		memset(&m, 0, sizeof(m));
+		if (type == OADR_REQUEST_EVENT) {
+			/* No events. */
+			m.type = OADR_DISTRIBUTE_EVENT;
+			m.u.distribute_event.request_id = oadr_strdup("D0");
+			m.u.distribute_event.vtn_id = oadr_strdup("TSO");
+		} else {
+			m.type = OADR_RESPONSE;
+			m.u.response.response.code = 200;
+			m.u.response.response.request_id = oadr_strdup("");
+		}
+		up_answer(r, t0 + 10 * SEC, &m);
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_CANCEL_REPORT;
+	m.u.cancel_report.request_id = oadr_strdup("CX-1");
+	m.u.cancel_report.ven_id = oadr_strdup("VEN-ACGW");
+	v = oadr_append((void **)&m.u.cancel_report.report_request_ids.v,
+	    &m.u.cancel_report.report_request_ids.n, sizeof(char *));
+	*v = oadr_strdup("RR-TSO");
+	up_answer(r, t0 + 10 * SEC, &m);
+
+	ck_assert_int_eq(ra_poll_lost(r, "ra1", t0 + 11 * SEC, id2,
+	    sizeof(id2)), OADR_CANCEL_REPORT);
+	ck_assert_str_eq(id2, id);
+	ck_assert_int_eq(ra_poll(r, "ra1", "ra1", t0 + 12 * SEC, &out), 200);
+	ck_assert_int_eq(out.type, OADR_CANCEL_REPORT);
+	ck_assert_str_eq(out.u.cancel_report.report_request_ids.v[0], id);
+	oadr_msg_free(&out);
+	/* Handed over for good: nothing more for ra1. */
+	ck_assert_int_eq(ra_poll(r, "ra1", "ra1", t0 + 13 * SEC, &out), 200);
+	ck_assert_int_eq(out.type, OADR_RESPONSE);
+	oadr_msg_free(&out);
+	relay_free(r);
+}
+END_TEST
+
 /* One RA's answer to its current event. */
 static void
 ra_answer(struct relay *r, const char *peer, const char *ven,
@@ -714,5 +872,6 @@ main(void)
 	tcase_add_test(tc, silent_ra_late_share_moves);
 	tcase_add_test(tc, failed_write_acknowledges_nothing);
 	tcase_add_test(tc, corrupt_state_refused);
+	tcase_add_test(tc, report_requests_handed_again);
 	return tl_run_suite(s);
 }
