@@ -862,6 +862,20 @@ START_TEST(served_chain)
 }
 END_TEST
 
+
+/* A full TLS 1.2 handshake as cert; its session saved in d's dir/name. */
+static char *
+new_session(struct r3d *d, const char *cert, const char *name)
+{
+	char *sess = tl_path(d->dir, name);
+	struct tl_run r = s_client(d, cert, "-tls1_2", "-sess_out", sess);
+
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "New, TLSv1.2"));
+	tl_run_free(&r);
+	return sess;
+}
+
 /*
  * Sessions taken back are checked: a certificate revoked while acgwd was
  * down is left out (and then refused in its full handshake), and a file
@@ -879,13 +893,9 @@ START_TEST(keep_sessions_checked)
 
 	r3d_setup(&d, &o);
 	ck_assert(asprintf(&file, "%s.state/tls-sessions", d.cfg) > 0);
-	sess = tl_path(d.dir, "revoked.session");
 	r3d_start(&d);
 	/* ca-empty.crl revokes nothing: ra-revoked is admitted as ra1. */
-	r = s_client(&d, "ra-revoked", "-tls1_2", "-sess_out", sess);
-	ck_assert_msg(r.status == 0, "%s", r.err);
-	ck_assert_ptr_nonnull(strstr(r.out, "New, TLSv1.2"));
-	tl_run_free(&r);
+	sess = new_session(&d, "ra-revoked", "revoked.session");
 	kill(d.pid, SIGTERM);
 	ck_assert_int_eq(tl_wait_exit(d.pid, 15000), 0);
 	d.pid = 0;
@@ -949,12 +959,8 @@ START_TEST(keep_sessions)
 
 	r3d_setup(&d, &o);
 	ck_assert(asprintf(&file, "%s.state/tls-sessions", d.cfg) > 0);
-	sess = tl_path(d.dir, "ra1.session");
 	r3d_start(&d);
-	r = s_client(&d, "ra1", "-tls1_2", "-sess_out", sess);
-	ck_assert_msg(r.status == 0, "%s", r.err);
-	ck_assert_ptr_nonnull(strstr(r.out, "New, TLSv1.2"));
-	tl_run_free(&r);
+	sess = new_session(&d, "ra1", "ra1.session");
 	r3d_restart(&d);
 	expect_log(&d, 0, "notice: tls: 1 session(s) kept for the next run "
 	    "(tls.keep_sessions)\n", 1000);

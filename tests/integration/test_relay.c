@@ -2573,7 +2573,20 @@ START_TEST(push_endpoint_checked)
 	fleet_start(&e, fleet_add(&e, ra12, "default: {response: optIn, "
 	    "contracted_kw: 1500, noise: 0}\n"));
 	wait_registered(&e, 2);
+	/* ra1 has no push_url: refused, and still registered to poll. */
 	snprintf(body, sizeof(body), push_reg_fmt, e.push_port);
+	ck_assert_int_eq(post_as(&e, "ra1", "EiRegisterParty", body, &reply),
+	    200);
+	ck_assert_msg(strstr(reply, "<ei:responseCode>400</ei:responseCode>"
+	    "<ei:responseDescription>push model not enabled for ra1 "
+	    "(peers[].push_url): register with oadrHttpPullModel true and "
+	    "poll</ei:responseDescription>") != NULL, "%s", reply);
+	free(reply);
+	ras = ctl_json(&e, "ras");
+	ck_assert_str_eq(jstr(by(ras, "ras", "ra", "ra1"), "registration"),
+	    "registered");
+	ck_assert_str_eq(jstr(by(ras, "ras", "ra", "ra1"), "model"), "pull");
+	json_value_free(ras);
 	ck_assert_int_eq(post_as(&e, "ra3", "EiRegisterParty", body, &reply),
 	    200);
 	ck_assert_msg(strstr(reply, "<ei:responseCode>200</ei:responseCode>")

@@ -194,6 +194,19 @@ up_answer(struct relay *r, int64_t now, struct oadr_msg *m)
 	free(doc);
 }
 
+/* The TSO's plain "200 OK" answer to the VEN's request in flight. */
+static void
+up_ok(struct relay *r, int64_t now)
+{
+	struct oadr_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = OADR_RESPONSE;
+	m.u.response.response.code = 200;
+	m.u.response.response.request_id = oadr_strdup("");
+	up_answer(r, now, &m);
+}
+
 static void
 created_party(struct oadr_msg *m, const char *ven, const char *reg)
 {
@@ -351,11 +364,7 @@ START_TEST(ven_conversation)
 	ck_assert(up_next(r, t0, &m, &svc));
 	ck_assert_int_eq(m.type, OADR_POLL);
 	oadr_msg_free(&m);
-	memset(&m, 0, sizeof(m));
-	m.type = OADR_RESPONSE;
-	m.u.response.response.code = 200;
-	m.u.response.response.request_id = oadr_strdup("");
-	up_answer(r, t0 + SEC, &m);
+	up_ok(r, t0 + SEC);
 	ck_assert(!up_next(r, t0 + 4 * SEC, &m, &svc));
 	ck_assert(up_next(r, t0 + 5 * SEC, &m, &svc));
 	ck_assert_int_eq(m.type, OADR_POLL);
@@ -555,17 +564,15 @@ START_TEST(report_requests_handed_again)
 		oadr_msg_free(&m);
 		if (type == OADR_POLL)
 			break;
-		memset(&m, 0, sizeof(m));
-		if (type == OADR_REQUEST_EVENT) {
-			/* No events. */
-			m.type = OADR_DISTRIBUTE_EVENT;
-			m.u.distribute_event.request_id = oadr_strdup("D0");
-			m.u.distribute_event.vtn_id = oadr_strdup("TSO");
-		} else {
-			m.type = OADR_RESPONSE;
-			m.u.response.response.code = 200;
-			m.u.response.response.request_id = oadr_strdup("");
+		if (type != OADR_REQUEST_EVENT) {
+			up_ok(r, t0 + 10 * SEC);
+			continue;
 		}
+		/* No events. */
+		memset(&m, 0, sizeof(m));
+		m.type = OADR_DISTRIBUTE_EVENT;
+		m.u.distribute_event.request_id = oadr_strdup("D0");
+		m.u.distribute_event.vtn_id = oadr_strdup("TSO");
 		up_answer(r, t0 + 10 * SEC, &m);
 	}
 	memset(&m, 0, sizeof(m));
@@ -722,11 +729,7 @@ START_TEST(silent_ra_late_share_moves)
 	ck_assert(up_next(r, t0 + SEC, &m, &svc));
 	ck_assert_int_eq(m.type, OADR_POLL);	/* not answered yet */
 	oadr_msg_free(&m);
-	memset(&m, 0, sizeof(m));
-	m.type = OADR_RESPONSE;
-	m.u.response.response.code = 200;
-	m.u.response.response.request_id = oadr_strdup("");
-	up_answer(r, t0 + SEC, &m);
+	up_ok(r, t0 + SEC);
 	/* ack_deadline (10 s) after ra1's part was first seen waiting. */
 	relay_tick(r, t0 + 12 * SEC);
 	ck_assert_int_eq(ra_poll(r, "ra2", "VEN-TWO", t0 + 12 * SEC, &out),
